@@ -32,20 +32,22 @@ template <class T> inline T sigmoid_of(T x) {
   return e / (T(1) + e);
 }
 
-// GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in section 2):
-// \mathrm{gelu}(x) = \tfrac12 x \left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)
+// GELU, tanh approximation (Hendrycks & Gimpel 2016, section 2):
+// \mathrm{gelu}(x) = \tfrac12 x \left(1 + \tanh u\right), \quad u = \sqrt{2/\pi}\,(x + 0.044715 x^3)
+// computed through the identity \tfrac12(1 + \tanh u) = \sigma(2u) = 1/(1 + e^{-2u}): one exp
+// instead of tanh (about 3x faster in glibc), no cancellation, and e^{-2u} = inf gives -0 exactly.
 template <class T> inline T gelu_of(T x) {
-  const T k = T(0.7978845608028654);  // sqrt(2/pi)
-  T t = std::tanh(k * (x + T(0.044715) * x * x * x));
-  return T(0.5) * x * (T(1) + t);
+  const T k2 = T(2 * 0.7978845608028654);  // 2 sqrt(2/pi)
+  return x / (T(1) + std::exp(-k2 * (x + T(0.044715) * x * x * x)));
 }
 
-// Exact derivative of the tanh approximation above, with u = \sqrt{2/\pi}(x + 0.044715x^3), t = \tanh u:
+// Exact derivative of the tanh approximation above, with t = \tanh u:
 // \mathrm{gelu}'(x) = \tfrac12 (1 + t) + \tfrac12 x (1 - t^2) \sqrt{2/\pi} (1 + 3 \cdot 0.044715 x^2)
+// and with s = \sigma(2u): \tfrac12(1 + t) = s, \tfrac12(1 - t^2) = 2 s (1 - s).
 template <class T> inline T gelu_grad_of(T x) {
   const T k = T(0.7978845608028654);
-  T t = std::tanh(k * (x + T(0.044715) * x * x * x));
-  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3 * 0.044715) * x * x);
+  const T s = T(1) / (T(1) + std::exp(-T(2) * k * (x + T(0.044715) * x * x * x)));
+  return s + T(2) * x * s * (T(1) - s) * k * (T(1) + T(3 * 0.044715) * x * x);
 }
 
 // Offsets (in elements) of up to three strided inputs for each row of a broadcast iteration.
