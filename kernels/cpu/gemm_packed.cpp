@@ -1,0 +1,170 @@
+// Version 3: BLIS-style packed GEMM, the driver. op(B) is copied into kc x NR panels (kc x nc block
+// sized for L3, each panel for L1) and op(A) into kc x MR panels (mc x kc block sized for L2), so the
+// micro-kernel streams both with unit stride and keeps an MR x NR tile of C in registers for all kc
+// steps: that turns the memory-bound triple loop into an FMA-bound one. Transposes are absorbed by
+// the packing, edges by zero padding. Threads split the rows of C (or, when M is small, its columns)
+// and share the packed B block. The micro-kernel flavour (AVX-512, AVX2, portable) is picked at run time.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/gemm_packed_impl.h"
+
+namespace nanorlhf::kernels::cpu {
+namespace detail {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A grow-only, 64-byte aligned scratch buffer per thread: no malloc/page faults on the hot path.
+float *scratch(int slot, size_t floats) {
+  struct buf {
+    float *p = nullptr;
+    size_t n = 0;
+    ~buf() { std::free(p); }
+  };
+  thread_local buf bufs[2];
+  buf &b = bufs[slot];
+  if (b.n < floats) {
+    std::free(b.p);
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    b.p = static_cast<float *>(std::aligned_alloc(64, bytes));
+    if (!b.p) throw std::bad_alloc();
+    b.n = floats;
+  }
+  return b.p;
+}
+
+// Thread grid tm x tn over (MR-row tiles of C) x (NR-column panels of an nc block): the split with
+// the fewest tiles per thread; splitting columns makes every thread pack the same A rows, so it
+// must win by more than a little.
+void thread_grid(int nt, int64_t tiles_m, int64_t tiles_n, int &tm, int &tn) {
+  tm = nt, tn = 1;
+  double best = 1e300;
+  for (int d = nt; d >= 1; --d) {
+    if (nt % d) continue;
+    const double cost = (double)ceil_div(tiles_m, d) * ceil_div(tiles_n, nt / d) * (1.0 + 0.05 * (nt / d - 1));
+    if (cost < best) best = cost, tm = d, tn = nt / d;
+  }
+}
+
+}  // namespace
+
+void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+  if (beta == 1.0f) return;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t MR = isa.mr, NR = isa.nr;
+  // Even blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
+  const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
+  const int64_t nc = ceil_div(ceil_div(N, ceil_div(N, isa.nc)), NR) * NR;
+
+  // Threads: one per ~2 MFLOP at least (a fork/join costs microseconds), at most omp_get_max_threads().
+  const double flops = 2.0 * M * N * K;
+  int nt = std::max(1, std::min<int>(omp_get_max_threads(), (int)(flops / 2e6)));
+  const int64_t panels_max = ceil_div(nc, NR);
+  float *bpack = scratch(0, (size_t)(panels_max * NR * kc));  // shared: the calling thread's buffer
+
+#pragma omp parallel num_threads(nt)
+  {
+    // nt may not all arrive (a nested region runs on one thread): split by the team we got.
+    const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    int tm, tn;
+    thread_grid(nth, ceil_div(M, MR), ceil_div(std::min(N, nc), NR), tm, tn);
+    const int ti = tid / tn, tj = tid % tn;
+    const int64_t tiles_m = ceil_div(M, MR);
+    // This thread's rows [r0, r1) of C, in whole MR tiles, and its mc blocks.
+    const int64_t r0 = std::min(M, ti * tiles_m / tm * MR), r1 = std::min(M, (ti + 1) * tiles_m / tm * MR);
+    const int64_t rows = r1 - r0;
+    const int64_t mc = rows > 0 ? ceil_div(ceil_div(rows, ceil_div(rows, isa.mc)), MR) * MR : MR;
+    float *apack = scratch(1, (size_t)(mc * kc));
+
+    for (int64_t jc = 0; jc < N; jc += nc) {
+      const int64_t ncur = std::min(nc, N - jc), panels = ceil_div(ncur, NR);
+      for (int64_t pc = 0; pc < K; pc += kc) {
+        const int64_t kcur = std::min(kc, K - pc);
+        {  // all threads pack their share of the B block's panels
+          const int64_t p0 = tid * panels / nth, p1 = (tid + 1) * panels / nth;
+          if (p1 > p0) {
+            const int64_t j = jc + p0 * NR;
+            const float *src = trans_b ? B + j * ldb + pc : B + pc * ldb + j;
+            isa.pack_b(trans_b, src, ldb, kcur, std::min(ncur - p0 * NR, (p1 - p0) * NR), bpack + p0 * NR * kcur);
+          }
+        }
+#pragma omp barrier
+        const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
+        const int64_t q0 = tj * panels / tn, q1 = (tj + 1) * panels / tn;
+        for (int64_t ic = r0; ic < r1; ic += mc) {
+          const int64_t mcur = std::min(mc, r1 - ic);
+          isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
+          for (int64_t jr = q0; jr < q1; ++jr) {  // B panel stays in L1 across the ir loop
+            const float *bp = bpack + jr * NR * kcur;
+            const int n = (int)std::min(NR, ncur - jr * NR);
+            float *cj = C + ic * ldc + jc + jr * NR;
+            for (int64_t ir = 0; ir < mcur; ir += MR)
+              isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k,
+                         (int)std::min(MR, mcur - ir), n);
+          }
+        }
+#pragma omp barrier  // B is repacked next
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+const detail::packed_isa &best_isa() {
+  static const detail::packed_isa *isa = [] {
+    if (auto *p = detail::isa_avx512()) return p;
+    if (auto *p = detail::isa_avx2()) return p;
+    return detail::isa_portable();
+  }();
+  return *isa;
+}
+
+void run_or_throw(const detail::packed_isa *isa, const char *what, NR_GEMM_ARGS) {
+  if (!isa) throw std::runtime_error(std::string(what) + ": this CPU lacks the instructions");
+  detail::gemm_packed_run(*isa, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace
+
+void gemm_packed(NR_GEMM_ARGS) {
+  detail::gemm_packed_run(best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_packed_avx512(NR_GEMM_ARGS) {
+  run_or_throw(detail::isa_avx512(), "gemm_packed_avx512", trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_packed_avx2(NR_GEMM_ARGS) {
+  run_or_throw(detail::isa_avx2(), "gemm_packed_avx2", trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm_packed_portable(NR_GEMM_ARGS) {
+  run_or_throw(detail::isa_portable(), "gemm_packed_portable", trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+const char *gemm_packed_isa() { return best_isa().name; }
+
+void gemm(NR_GEMM_ARGS) {
+  // Below ~32^3 multiply-adds packing and threads cost more than they save.
+  if ((double)M * N * K < 32.0 * 32 * 32)
+    detail::gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_packed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace nanorlhf::kernels::cpu

@@ -1,0 +1,95 @@
+// Byte-level BPE tokenizer (GPT-2 style pre-split, trainer, encode/decode), its special tokens and
+// the chat template: <|bos|> then <|role|>content per message, <|eos|> after each assistant message.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace nanorlhf::nn {
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+class Tokenizer {
+ public:
+  // The special tokens, in id order; their ids come right after the merges.
+  static const std::vector<std::string>& special_tokens();
+  // The roles the chat template knows: system, user, assistant.
+  static const std::vector<std::string>& chat_roles();
+
+  // A tokenizer with no merges: 256 byte tokens + the special tokens.
+  Tokenizer();
+
+  // Learns merges on `texts` until the vocabulary (bytes + merges + special tokens) holds
+  // `vocab_size` tokens, or no pair is left to merge. Special-token strings in the texts are
+  // removed before counting; merges never cross pre-split word boundaries. Deterministic: the most
+  // frequent pair wins, ties go to the smallest (left id, right id).
+  static Tokenizer train(const std::vector<std::string>& texts, int vocab_size);
+
+  // Builds a tokenizer from an explicit merge list (merge i creates id 256 + i). Throws if a merge
+  // refers to an id not yet created.
+  static Tokenizer from_merges(std::vector<std::pair<int64_t, int64_t>> merges);
+
+  // Text -> ids. With allow_special, special-token strings map to their ids; otherwise they are
+  // encoded as plain bytes.
+  std::vector<int64_t> encode(std::string_view text, bool allow_special = true) const;
+  // Ids -> bytes. Any byte sequence round-trips, including invalid UTF-8. Throws on an id out of range.
+  std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const;
+
+  int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }
+  int64_t num_merges() const { return static_cast<int64_t>(merges_.size()); }
+  const std::vector<std::pair<int64_t, int64_t>>& merges() const { return merges_; }
+  // The bytes of one token (the token's text for a special token).
+  std::string id_to_piece(int64_t id) const;
+  bool is_special(int64_t id) const { return id >= first_special_ && id < vocab_size(); }
+
+  int64_t bos_id() const { return first_special_ + 0; }
+  int64_t eos_id() const { return first_special_ + 1; }
+  int64_t pad_id() const { return first_special_ + 2; }
+  // Id of a special token by its text, e.g. special_id("<|user|>"); throws listing the valid ones.
+  int64_t special_id(std::string_view token) const;
+  // Id of the role token for a chat role ("user" -> <|user|>); throws listing the valid roles.
+  int64_t role_id(std::string_view role) const;
+
+  // <|bos|> then, per message, <|role|>content, with <|eos|> after each assistant message;
+  // add_generation_prompt appends <|assistant|>. Message contents are encoded with
+  // allow_special = false, so text inside a message can never inject a control token.
+  std::vector<int64_t> apply_chat_template(const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt) const;
+  // The same conversation as text.
+  std::string render_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // Prompt/completion format: encode_prompt(p) + encode_completion(c) equals the chat template of
+  // {user: p, assistant: c}.
+  std::vector<int64_t> encode_prompt(std::string_view user_prompt) const;
+  std::vector<int64_t> encode_completion(std::string_view completion) const;
+
+  // JSON: {"format","version","vocab_size","merges":[[a,b],...],"special_tokens":{...}}, written
+  // atomically. load() checks the content and names the file in every error.
+  void save(const std::string& path) const;
+  static Tokenizer load(const std::string& path);
+
+  // GPT-2 style pre-split of plain text (no special tokens) into words: a leading space stays
+  // with the word; letters, digits and punctuation form separate runs. Exposed for tests.
+  static std::vector<std::string_view> pre_split(std::string_view text);
+
+ private:
+  struct Cache;
+  void build();  // pieces_ and merge ranks from merges_
+  std::vector<int64_t> encode_word(std::string_view word) const;  // BPE on one pre-split word
+  void encode_plain(std::string_view text, std::vector<int64_t>& out) const;
+
+  std::vector<std::pair<int64_t, int64_t>> merges_;
+  std::vector<std::string> pieces_;  // bytes of every token, specials last
+  int64_t first_special_ = 256;
+  std::unordered_map<uint64_t, int32_t> ranks_;  // (left << 32 | right) -> merge rank
+  std::shared_ptr<Cache> cache_;       // word -> ids, shared by copies (same merges)
+};
+
+}  // namespace nanorlhf::nn
