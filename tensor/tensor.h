@@ -139,7 +139,8 @@ Tensor arange(double start, double end, double step = 1, TensorOptions opts = {}
 Tensor rand(const Shape &shape, TensorOptions opts = {});   // U[0, 1)
 Tensor randn(const Shape &shape, TensorOptions opts = {});  // N(0, 1)
 Tensor randint(int64_t low, int64_t high, const Shape &shape, TensorOptions opts = {.dtype = DType::Int64});
-template <class T> Tensor from_vector(const std::vector<T> &values, const Shape &shape, TensorOptions opts = {});
+template <class T>
+Tensor from_vector(const std::vector<T> &values, const Shape &shape, TensorOptions opts = {dtype_of<T>()});
 Tensor tensor(std::initializer_list<double> values, TensorOptions opts = {});  // 1-D
 Tensor scalar_tensor(double value, TensorOptions opts = {});                   // 0-D
 
