@@ -1,0 +1,20 @@
+// The global seed and Philox counter.
+#include "tensor/random.h"
+
+namespace nanorlhf {
+
+namespace {
+uint64_t g_seed = 0x5eed, g_offset = 0;
+}
+
+void manual_seed(uint64_t seed) { g_seed = seed; g_offset = 0; }
+uint64_t initial_seed() { return g_seed; }
+uint64_t philox_reserve(uint64_t n) {
+  uint64_t o = g_offset;
+  g_offset += n / 2 + 4;  // uniform uses i/4, normal i/2 counters: n/2+4 blocks covers both
+  return o;
+}
+RngStateGuard::RngStateGuard() : seed(g_seed), offset(g_offset) {}
+RngStateGuard::~RngStateGuard() { g_seed = seed; g_offset = offset; }
+
+}  // namespace nanorlhf

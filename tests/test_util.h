@@ -1,0 +1,72 @@
+// Shared test helpers: the tolerance policy (written once), random inputs, and a naive host
+// reference array with NumPy broadcasting for checking ops element by element.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "nanorlhf/nanorlhf.h"
+#include "tensor/native.h"
+
+namespace nr_test {
+
+using nanorlhf::Shape;
+using nanorlhf::Tensor;
+
+// |got - ref| <= atol + rtol * |ref|, element by element.
+inline ::testing::AssertionResult allclose(const std::vector<double> &got, const std::vector<double> &ref,
+                                           double rtol = 1e-5, double atol = 1e-6) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << "size " << got.size() << " vs reference " << ref.size();
+  for (size_t i = 0; i < got.size(); ++i) {
+    bool both_nan = std::isnan(got[i]) && std::isnan(ref[i]);
+    if (!both_nan && !(std::abs(got[i] - ref[i]) <= atol + rtol * std::abs(ref[i])))
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", reference " << ref[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, double rtol = 1e-5,
+                                           double atol = 1e-6) {
+  return allclose(got.to_vector<double>(), ref, rtol, atol);
+}
+
+// A naive host array: values in row-major order.
+struct Arr {
+  Shape shape;
+  std::vector<double> v;
+  static Arr of(const Tensor &t) { return {t.shape(), t.to_vector<double>()}; }
+  int64_t numel() const { return (int64_t)v.size(); }
+};
+
+// Index of output element `j` of shape `out` read from an array of shape `in` under broadcasting.
+inline int64_t bcast_index(int64_t j, const Shape &out, const Shape &in) {
+  int64_t idx = 0, mul = 1;
+  for (int64_t d = (int64_t)out.size() - 1, k = (int64_t)in.size() - 1; d >= 0; --d, --k) {
+    int64_t c = j % out[d];
+    j /= out[d];
+    if (k >= 0) {
+      if (in[k] != 1) idx += c * mul;
+      mul *= in[k];
+    }
+  }
+  return idx;
+}
+
+inline Arr ref_binary(const Arr &a, const Arr &b, const std::function<double(double, double)> &f) {
+  Shape out = nanorlhf::native::broadcast_shapes(a.shape, b.shape, "reference");
+  Arr r{out, std::vector<double>(nanorlhf::shape_numel(out))};
+  for (int64_t j = 0; j < r.numel(); ++j) r.v[j] = f(a.v[bcast_index(j, out, a.shape)], b.v[bcast_index(j, out, b.shape)]);
+  return r;
+}
+
+// A random float64 tensor that requires grad, with values in [lo, hi).
+inline Tensor rand64(const Shape &s, double lo = -1, double hi = 1, bool grad = true) {
+  Tensor t = nanorlhf::rand(s, {nanorlhf::kFloat64}) * (hi - lo) + lo;
+  t = t.detach();
+  if (grad) t.requires_grad_(true);
+  return t;
+}
+
+}  // namespace nr_test
