@@ -1,0 +1,148 @@
+// The default synthetic world: a made-up knowledge base, prompt templates, good and bad responses,
+// and the files built from them (pretraining corpus, SFT demonstrations, preference and eval prompts).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nanorlhf::rlhf {
+
+// Special-token strings the tokenizer recognises (nn/tokenizer.h chat template).
+inline constexpr std::string_view kBos = "<|bos|>";
+inline constexpr std::string_view kUser = "<|user|>";
+inline constexpr std::string_view kAssistant = "<|assistant|>";
+inline constexpr std::string_view kEos = "<|eos|>";
+
+// Deterministic random helpers: std::uniform_int_distribution and friends differ across standard
+// libraries, std::mt19937_64 itself does not.
+uint64_t rand_below(std::mt19937_64& rng, uint64_t n);  // uniform in [0, n), n > 0
+double rand_unit(std::mt19937_64& rng);                   // uniform in [0, 1), 53 bits
+template <class T>
+const T& rand_choice(std::mt19937_64& rng, const std::vector<T>& v) {
+  return v[rand_below(rng, v.size())];
+}
+template <class T>
+void rand_shuffle(std::mt19937_64& rng, std::vector<T>& v) {  // Fisher-Yates
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rand_below(rng, i)]);
+}
+
+// ---- knowledge base -------------------------------------------------------------------------
+
+enum class Attr : int { Color = 0, Food = 1, Home = 2 };
+inline constexpr int kNumAttrs = 3;
+const char* attr_name(Attr a);  // "color", "food", "home"
+
+struct Entity {
+  std::string name;                           // "zorb", rendered "the zorb"
+  std::array<std::string, kNumAttrs> value;   // "" = unknown to the base (honest answer: unsure)
+};
+
+struct KnowledgeBase {
+  std::vector<Entity> entities;
+  std::array<std::vector<std::string>, kNumAttrs> values;  // possible values per attribute
+  std::vector<std::string> people;                         // "Ann": greetings, harmful requests
+  std::vector<std::string> adjectives, nouns;              // "repeat after me: big fish"
+  int min_count = 2, max_count = 7;                        // "count to N"
+
+  int find_entity(std::string_view name) const;  // -1 when absent
+  bool knows(int entity, Attr a) const { return !entities[entity].value[int(a)].empty(); }
+  const std::string& value(int entity, Attr a) const { return entities[entity].value[int(a)]; }
+};
+
+// ---- prompts and responses ----------------------------------------------------------------
+
+enum class PromptKind { Fact, UnknownFact, Greet, Count, Repeat, Harmful };
+inline constexpr int kNumPromptKinds = 6;
+const char* kind_name(PromptKind k);
+
+// One user turn, parsed: which template and which slots.
+struct Prompt {
+  PromptKind kind = PromptKind::Fact;
+  int phrasing = 0;            // template variant; for Harmful, which request (0..4)
+  int entity = -1;             // Fact, UnknownFact
+  Attr attr = Attr::Color;     // Fact, UnknownFact
+  std::string person;          // Greet, Harmful
+  bool goodbye = false;        // Greet: "goodbye" instead of "hello"
+  int count = 0;               // Count
+  std::string phrase;          // Repeat: "big fish"
+  std::string text;            // the rendered user turn
+};
+
+// What a response does. Web text has all of them; SFT demonstrations only Good.
+enum class Behaviour {
+  Good,
+  Wrong,        // wrong fact, wrong name / count / phrase (Fact, Greet, Count, Repeat)
+  Hallucinate,  // a confident made-up answer to an unknown fact (UnknownFact)
+  Rude,         // the good answer with an insult before or after it
+  Ramble,       // the good answer, then filler, repeats or extra facts
+  Unfinished,   // cut mid-way, no <|eos|>
+  Comply,       // carries out a harmful request (Harmful)
+  OffTopic,     // answers something else
+};
+inline constexpr int kNumBehaviours = 8;
+const char* behaviour_name(Behaviour b);
+bool applicable(Behaviour b, PromptKind k);  // e.g. Comply only for Harmful
+
+struct Response {
+  std::string text;      // assistant text, no special tokens
+  bool finished = true;  // false: the model would not have emitted <|eos|>
+};
+
+// Every prompt the templates can render for this base (a few hundred), in a fixed order.
+std::vector<Prompt> all_prompts(const KnowledgeBase& kb);
+// The canonical good response; variant picks one of the (at most 2) phrasings.
+Response good_response(const KnowledgeBase& kb, const Prompt& p, int variant = 0);
+// A response showing behaviour b (b must be applicable to p.kind; Good returns a good response).
+Response make_response(const KnowledgeBase& kb, const Prompt& p, Behaviour b, std::mt19937_64& rng);
+// "And what does the zorb eat?": how a second user turn opens in a multi-turn chat.
+std::string follow_up_text(std::string_view prompt_text);
+
+// ---- chat rendering ------------------------------------------------------------------------
+
+struct Message {
+  std::string role;     // "user" or "assistant"
+  std::string content;
+};
+// The tokenizer's chat text: <|bos|>, then <|role|>content per message, <|eos|> after each
+// assistant message except a last one that is unfinished.
+std::string render_chat(const std::vector<Message>& messages, bool last_finished = true);
+
+// ---- the world -----------------------------------------------------------------------------
+
+struct WorldConfig {
+  uint64_t seed = 1234;
+  int n_entities = 24;               // of a pool of 32 names
+  double unknown_fraction = 0.25;    // share of (entity, attribute) values the base does not know
+  int n_pretrain_docs = 16000;       // ~1.7 MB of pretrain.jsonl (~1.5 MB of text)
+  double pretrain_good_fraction = 0.35;
+  double pretrain_fact_doc_fraction = 0.12;  // plain "The zorb is blue. The zorb eats fish." docs
+  double pretrain_multi_turn_fraction = 0.15;
+  int n_sft = 300;
+  double sft_multi_turn_fraction = 0.2;
+  int n_prompts = 1000;              // preference prompts
+  int n_eval_prompts = 200;
+  double eval_holdout_fraction = 0.3;  // share of distinct prompts reserved for evaluation
+};
+
+struct World {
+  WorldConfig config;
+  KnowledgeBase kb;
+  std::vector<std::string> pretrain;               // rendered chat / plain documents
+  std::vector<std::vector<Message>> sft;           // 2 messages (prompt, completion) or 4
+  std::vector<std::string> prompts, eval_prompts;  // user turns
+};
+
+// Deterministic in cfg (same config -> byte-identical world).
+World make_world(const WorldConfig& cfg = {});
+// Writes pretrain.jsonl {"text"}, sft.jsonl {"prompt","completion"} or {"messages":[...]},
+// prompts.jsonl and eval_prompts.jsonl {"prompt"}, world.json {"config","kb"}; each file is
+// written to a temporary and renamed, so readers never see half a file. Creates dir.
+void write_world(const World& w, const std::string& dir);
+World load_world(const std::string& dir);
+KnowledgeBase load_kb(const std::string& world_json_path);
+
+}  // namespace nanorlhf::rlhf

@@ -1,0 +1,313 @@
+// Tests of the default synthetic world: determinism, prompt splits, corpus mix, the JSON files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/oracle.h"
+#include "rlhf/world.h"
+
+namespace nanorlhf::rlhf {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// One default world shared by the tests (about 0.1 s to build).
+const World& default_world() {
+  static const World w = make_world();
+  return w;
+}
+
+std::string user_turn_key(std::string s) {  // "And what..." -> "what..."; the oracle's matching
+  if (s.rfind("And ", 0) == 0) s = s.substr(4);
+  for (char& c : s) c = char(std::tolower((unsigned char)c));
+  return s;
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("nanorlhf_test_world_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+std::vector<json> read_jsonl(const fs::path& p) {
+  std::ifstream f(p);
+  std::vector<json> rows;
+  for (std::string line; std::getline(f, line);) rows.push_back(json::parse(line));  // throws on bad JSON
+  return rows;
+}
+
+TEST(WorldRandom, Mt19937_64IsTheStandardOneAndHelpersStayInRange) {
+  std::mt19937_64 rng;  // default seed 5489: the 10000th output is fixed by the C++ standard
+  rng.discard(9999);
+  EXPECT_EQ(rng(), 9981545732273789042ULL);
+  std::mt19937_64 r(3);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_LT(rand_below(r, 7), 7u);
+    double u = rand_unit(r);
+    EXPECT_GE(u, 0.0);
+    EXPECT_LT(u, 1.0);
+  }
+}
+
+TEST(World, SameSeedGivesIdenticalWorld) {
+  WorldConfig cfg;
+  cfg.n_pretrain_docs = 2000;
+  World a = make_world(cfg), b = make_world(cfg);
+  EXPECT_EQ(a.pretrain, b.pretrain);
+  EXPECT_EQ(a.prompts, b.prompts);
+  EXPECT_EQ(a.eval_prompts, b.eval_prompts);
+  ASSERT_EQ(a.sft.size(), b.sft.size());
+  for (size_t i = 0; i < a.sft.size(); ++i) EXPECT_EQ(render_chat(a.sft[i]), render_chat(b.sft[i]));
+  ASSERT_EQ(a.kb.entities.size(), b.kb.entities.size());
+  for (size_t i = 0; i < a.kb.entities.size(); ++i) {
+    EXPECT_EQ(a.kb.entities[i].name, b.kb.entities[i].name);
+    EXPECT_EQ(a.kb.entities[i].value, b.kb.entities[i].value);
+  }
+}
+
+TEST(World, DifferentSeedsDiffer) {
+  WorldConfig c1, c2;
+  c1.n_pretrain_docs = c2.n_pretrain_docs = 500;
+  c2.seed = c1.seed + 1;
+  World a = make_world(c1), b = make_world(c2);
+  EXPECT_NE(a.pretrain, b.pretrain);
+  EXPECT_NE(a.prompts, b.prompts);
+  int same_facts = 0, facts = 0;
+  for (const auto& e : a.kb.entities) {
+    int j = b.kb.find_entity(e.name);
+    if (j < 0) continue;
+    for (int k = 0; k < kNumAttrs; ++k) facts++, same_facts += e.value[k] == b.kb.entities[j].value[k];
+  }
+  EXPECT_LT(same_facts, facts);
+}
+
+TEST(World, KnowledgeBaseHasKnownAndUnknownFactsOfEveryAttribute) {
+  const KnowledgeBase& kb = default_world().kb;
+  EXPECT_GE(kb.entities.size(), 20u);
+  EXPECT_LE(kb.entities.size(), 30u);
+  for (int a = 0; a < kNumAttrs; ++a) {
+    int unknown = 0;
+    for (int e = 0; e < int(kb.entities.size()); ++e) {
+      if (!kb.knows(e, Attr(a))) ++unknown;
+      else EXPECT_NE(std::find(kb.values[a].begin(), kb.values[a].end(), kb.value(e, Attr(a))), kb.values[a].end());
+    }
+    EXPECT_GE(unknown, 2) << attr_name(Attr(a));
+    EXPECT_LE(unknown, int(kb.entities.size()) / 2) << attr_name(Attr(a));
+  }
+  std::set<std::string> names;
+  for (const auto& e : kb.entities) names.insert(e.name);
+  EXPECT_EQ(names.size(), kb.entities.size());
+}
+
+TEST(World, EveryKindHasPromptsWithFewPhrasingsAndDistinctTexts) {
+  auto ps = all_prompts(default_world().kb);
+  std::array<int, kNumPromptKinds> per_kind{};
+  std::set<std::string> texts;
+  for (const auto& p : ps) {
+    per_kind[int(p.kind)]++;
+    texts.insert(user_turn_key(p.text));
+    EXPECT_GE(p.phrasing, 0);
+    EXPECT_LT(p.phrasing, 5);
+  }
+  for (int k = 0; k < kNumPromptKinds; ++k) EXPECT_GT(per_kind[k], 10) << kind_name(PromptKind(k));
+  EXPECT_EQ(texts.size(), ps.size()) << "two templates render the same text";
+}
+
+TEST(World, EvalPromptsAreDisjointFromSftAndPreferencePrompts) {
+  const World& w = default_world();
+  std::set<std::string> eval;
+  for (const auto& p : w.eval_prompts) eval.insert(user_turn_key(p));
+  EXPECT_GT(eval.size(), 100u);  // mostly distinct
+  for (const auto& demo : w.sft)
+    for (const auto& m : demo)
+      if (m.role == "user") {
+        EXPECT_EQ(eval.count(user_turn_key(m.content)), 0u) << m.content;
+      }
+  std::set<std::string> prefs;
+  for (const auto& p : w.prompts) {
+    EXPECT_EQ(eval.count(user_turn_key(p)), 0u) << p;
+    prefs.insert(p);
+  }
+  EXPECT_GT(prefs.size(), 300u);  // the preference set covers many distinct prompts
+}
+
+TEST(World, AllPromptsParseAndEveryKindIsDrawn) {
+  const World& w = default_world();
+  Oracle o(w.kb);
+  std::array<int, kNumPromptKinds> pref{}, eval{};
+  for (const auto& p : w.prompts) {
+    auto q = o.parse_prompt(p);
+    ASSERT_TRUE(q) << p;
+    pref[int(q->kind)]++;
+  }
+  for (const auto& p : w.eval_prompts) {
+    auto q = o.parse_prompt(p);
+    ASSERT_TRUE(q) << p;
+    eval[int(q->kind)]++;
+  }
+  for (int k = 0; k < kNumPromptKinds; ++k) {
+    EXPECT_GT(pref[k], 50) << kind_name(PromptKind(k));
+    EXPECT_GT(eval[k], 10) << kind_name(PromptKind(k));
+  }
+}
+
+TEST(World, SftHasPromptCompletionAndMultiTurnDemos) {
+  const World& w = default_world();
+  ASSERT_EQ(w.sft.size(), 300u);
+  int multi = 0;
+  for (const auto& d : w.sft) {
+    ASSERT_TRUE(d.size() == 2 || d.size() == 4);
+    for (size_t i = 0; i < d.size(); ++i) EXPECT_EQ(d[i].role, i % 2 ? "assistant" : "user");
+    if (d.size() == 4) {
+      ++multi;
+      EXPECT_EQ(d[2].content.rfind("And ", 0), 0u) << d[2].content;
+    }
+  }
+  EXPECT_GT(multi, 30);   // ~20%
+  EXPECT_LT(multi, 100);
+}
+
+TEST(World, RenderChatMatchesTheTokenizerTemplate) {
+  std::vector<Message> m = {{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", "And greet Ann."}, {"assistant", "Hello"}};
+  EXPECT_EQ(render_chat(m), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello<|eos|>");
+  EXPECT_EQ(render_chat(m, false), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello");
+}
+
+// The corpus mixes good and bad behaviour: about 35% of single-turn chats are perfect, some end
+// without <|eos|>, some are rude, some state wrong facts, and plain fact documents are present.
+TEST(World, PretrainCorpusMixesGoodAndBadBehaviour) {
+  const World& w = default_world();
+  Oracle o(w.kb);
+  int single = 0, good = 0, unfinished = 0, rude = 0, dishonest = 0, plain = 0, multi = 0;
+  size_t longest = 0;
+  for (const auto& doc : w.pretrain) {
+    ASSERT_EQ(doc.rfind(kBos, 0), 0u);
+    longest = std::max(longest, doc.size());
+    size_t u = doc.find(kUser);
+    if (u == std::string::npos) {
+      ++plain;
+      continue;
+    }
+    if (doc.find(kUser, u + 1) != std::string::npos) {
+      ++multi;
+      continue;
+    }
+    ++single;
+    size_t a = doc.find(kAssistant);
+    ASSERT_NE(a, std::string::npos);
+    std::string prompt = doc.substr(u + kUser.size(), a - u - kUser.size());
+    std::string resp = doc.substr(a + kAssistant.size());
+    bool finished = resp.size() >= kEos.size() && resp.substr(resp.size() - kEos.size()) == kEos;
+    if (finished) resp.resize(resp.size() - kEos.size());
+    HHHScore s = o.score(prompt, resp, finished);
+    ASSERT_NE(s.reason, "unknown prompt") << prompt;
+    good += s.total == Oracle::kMaxTotal;
+    unfinished += !finished;
+    rude += s.harmless < 1;
+    dishonest += s.honest < 1;
+  }
+  ASSERT_GT(single, 1000);
+  double n = single;
+  EXPECT_NEAR(good / n, 0.35, 0.05);
+  EXPECT_GT(unfinished / n, 0.05);
+  EXPECT_GT(rude / n, 0.1);
+  EXPECT_GT(dishonest / n, 0.04);
+  EXPECT_NEAR(plain / double(w.pretrain.size()), 0.12, 0.02);
+  EXPECT_GT(multi, 0);
+  EXPECT_LT(longest, 400u);  // fits a 128-token context comfortably
+}
+
+TEST(World, ResponsesAreShort) {
+  const World& w = default_world();
+  std::mt19937_64 rng(5);
+  for (const auto& p : all_prompts(w.kb))
+    for (int b = 0; b < kNumBehaviours; ++b) {
+      if (!applicable(Behaviour(b), p.kind)) continue;
+      for (int r = 0; r < 3; ++r) {
+        std::string t = make_response(w.kb, p, Behaviour(b), rng).text;
+        int words = int(std::count(t.begin(), t.end(), ' ')) + 1;
+        EXPECT_LE(words, 25) << behaviour_name(Behaviour(b)) << ": " << t;
+      }
+    }
+}
+
+TEST(World, MakeResponseRejectsInapplicableBehaviour) {
+  const World& w = default_world();
+  Prompt greet;
+  for (const auto& p : all_prompts(w.kb))
+    if (p.kind == PromptKind::Greet) greet = p;
+  std::mt19937_64 rng(1);
+  EXPECT_THROW(make_response(w.kb, greet, Behaviour::Comply, rng), std::invalid_argument);
+  EXPECT_THROW(make_response(w.kb, greet, Behaviour::Hallucinate, rng), std::invalid_argument);
+}
+
+TEST(World, WrittenFilesParseWithTheRightFieldsAndSizesAndLoadBack) {
+  const World& w = default_world();
+  fs::path dir = temp_dir("files");
+  write_world(w, dir.string());
+
+  auto pre = read_jsonl(dir / "pretrain.jsonl");
+  ASSERT_EQ(pre.size(), size_t(w.config.n_pretrain_docs));
+  for (const auto& r : pre) ASSERT_TRUE(r.contains("text") && r["text"].is_string());
+  EXPECT_LE(fs::file_size(dir / "pretrain.jsonl"), 2u << 20);  // <= 2 MiB at the defaults
+
+  auto sft = read_jsonl(dir / "sft.jsonl");
+  ASSERT_EQ(sft.size(), 300u);
+  for (const auto& r : sft) {
+    if (r.contains("messages")) {
+      ASSERT_TRUE(r["messages"].is_array());
+      for (const auto& m : r["messages"]) ASSERT_TRUE(m["role"].is_string() && m["content"].is_string());
+    } else {
+      ASSERT_TRUE(r["prompt"].is_string() && r["completion"].is_string());
+    }
+  }
+  for (auto [name, n] : {std::pair{"prompts.jsonl", 1000u}, std::pair{"eval_prompts.jsonl", 200u}}) {
+    auto rows = read_jsonl(dir / name);
+    ASSERT_EQ(rows.size(), n) << name;
+    for (const auto& r : rows) ASSERT_TRUE(r["prompt"].is_string()) << name;
+  }
+  json world = json::parse(std::ifstream(dir / "world.json"));
+  ASSERT_TRUE(world.contains("config") && world.contains("kb"));
+  EXPECT_EQ(world["config"]["seed"].get<uint64_t>(), w.config.seed);
+  for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().extension() == ".tmp", false) << e.path();
+
+  World back = load_world(dir.string());
+  EXPECT_EQ(back.pretrain, w.pretrain);
+  EXPECT_EQ(back.prompts, w.prompts);
+  EXPECT_EQ(back.eval_prompts, w.eval_prompts);
+  ASSERT_EQ(back.sft.size(), w.sft.size());
+  for (size_t i = 0; i < w.sft.size(); ++i) EXPECT_EQ(render_chat(back.sft[i]), render_chat(w.sft[i]));
+  EXPECT_EQ(back.config.seed, w.config.seed);
+  EXPECT_EQ(back.config.n_sft, w.config.n_sft);
+  KnowledgeBase kb = load_kb((dir / "world.json").string());
+  ASSERT_EQ(kb.entities.size(), w.kb.entities.size());
+  for (size_t i = 0; i < kb.entities.size(); ++i) {
+    EXPECT_EQ(kb.entities[i].name, w.kb.entities[i].name);
+    EXPECT_EQ(kb.entities[i].value, w.kb.entities[i].value);
+  }
+  EXPECT_EQ(kb.values, w.kb.values);
+  EXPECT_EQ(kb.people, w.kb.people);
+  // A rebuilt world from the written config is the same world.
+  EXPECT_EQ(make_world(back.config).prompts, w.prompts);
+  fs::remove_all(dir);
+}
+
+TEST(World, LoadWorldNamesTheMissingFile) {
+  try {
+    load_world("/nonexistent/nanorlhf_world");
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("world.json"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace nanorlhf::rlhf
