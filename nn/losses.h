@@ -1,0 +1,22 @@
+// The log-likelihood quantities every trainer of the lecture needs.
+#pragma once
+#include "nanorlhf/nanorlhf.h"
+
+namespace nanorlhf::nn {
+
+// Next-token cross-entropy averaged over the positions where loss_mask is 1.
+// logits [B, T, V] predict input_ids shifted by one: position t predicts token t+1.
+// loss_mask [B, T] marks the *target* tokens that count (e.g. response tokens only).
+Tensor masked_next_token_loss(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask);
+
+// Per-token log p(y_t | y_<t) of the tokens in input_ids, with logits divided by `temperature`:
+// returns [B, T-1] for targets input_ids[:, 1:], multiplied by loss_mask[:, 1:].
+Tensor token_logprobs(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask, double temperature = 1.0);
+
+// log p(y|x) = sum over response tokens of token_logprobs: [B]. (average = sum / count, for SimPO)
+Tensor sequence_logprobs(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask, double temperature = 1.0);
+
+// Mean entropy of the next-token distribution over masked positions (for reporting).
+Tensor masked_entropy(const Tensor &logits, const Tensor &loss_mask, double temperature = 1.0);
+
+}  // namespace nanorlhf::nn
