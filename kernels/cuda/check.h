@@ -18,7 +18,10 @@ namespace nanorlhf::kernels::cuda::detail {
 }
 
 inline void check_cuda(cudaError_t err, const char *what, const char *file, int line) {
-  if (err != cudaSuccess) throw_cuda_error(err, what, file, line);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // reset a non-sticky error so the next launch check does not report it again
+    throw_cuda_error(err, what, file, line);
+  }
 }
 
 inline bool sync_after_launch() {

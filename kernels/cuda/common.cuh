@@ -78,7 +78,7 @@ struct MaxSum {
 };
 
 __device__ __forceinline__ MaxSum maxsum_merge(MaxSum a, MaxSum b) {
-  float m = fmaxf(a.m, b.m);
+  float m = nan_max(a.m, b.m);  // a NaN seen anywhere makes the result NaN
   if (m == -INFINITY) return {m, 0.f};
   float s = (a.m == -INFINITY ? 0.f : a.s * expf(a.m - m)) + (b.m == -INFINITY ? 0.f : b.s * expf(b.m - m));
   return {m, s};
@@ -86,6 +86,7 @@ __device__ __forceinline__ MaxSum maxsum_merge(MaxSum a, MaxSum b) {
 
 // Adds one element x to the running state.
 __device__ __forceinline__ MaxSum maxsum_push(MaxSum a, float x) {
+  if (x != x) return {x, x};  // NaN poisons the state (and stays: every later update involves it)
   if (x > a.m) {
     float s = (a.m == -INFINITY ? 0.f : a.s * expf(a.m - x)) + 1.f;
     return {x, s};
