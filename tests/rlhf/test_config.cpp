@@ -1,0 +1,179 @@
+// Tests of the config system: defaults, --set parsing and types, ranges, unknown keys with
+// suggestions, nested/flat files, all-or-nothing merges, resolved() round trip, schema checks.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "rlhf/config.h"
+
+using nanorlhf::rlhf::Config;
+using nanorlhf::rlhf::ConfigKey;
+using nlohmann::json;
+
+namespace {
+
+std::vector<ConfigKey> schema() {
+  return {
+      {"seed", 1, "random seed", 0.0, std::nullopt},
+      {"run_dir", "runs/default", "where the run writes", std::nullopt, std::nullopt},
+      {"ppo.beta", 0.05, "KL penalty coefficient", 0.0, std::nullopt},
+      {"ppo.clip", 0.2, "PPO clip range", 0.0, 1.0, true},
+      {"ppo.epochs", 4, "optimisation epochs per batch", 1.0, 100.0},
+      {"optim.lr", 3e-4, "learning rate", 0.0, std::nullopt, true},
+      {"eval.enabled", true, "run evaluation", std::nullopt, std::nullopt},
+      {"model.dims", json::array({64, 64}), "hidden sizes", std::nullopt, std::nullopt},
+  };
+}
+
+// Runs fn and checks it throws E with every needle in the message.
+template <typename E = std::invalid_argument, typename Fn>
+void expect_error(Fn fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception";
+  } catch (const E& e) {
+    std::string msg = e.what();
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "missing '" << n << "' in: " << msg;
+  }
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("nanorlhf_cfg_" + std::to_string(::getpid()) + "_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+}  // namespace
+
+TEST(Config, DefaultsAndTypedGetters) {
+  Config c(schema());
+  EXPECT_EQ(c.integer("seed"), 1);
+  EXPECT_EQ(c.str("run_dir"), "runs/default");
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.05);
+  EXPECT_EQ(c.integer("ppo.epochs"), 4);
+  EXPECT_TRUE(c.flag("eval.enabled"));
+  EXPECT_EQ(c.get("model.dims"), json::array({64, 64}));
+  EXPECT_EQ(c.keys().size(), 8u);
+  EXPECT_TRUE(c.has("ppo.clip"));
+  EXPECT_FALSE(c.has("ppo"));
+  EXPECT_THROW(c.num("run_dir"), std::invalid_argument);
+  EXPECT_THROW(c.flag("seed"), std::invalid_argument);
+}
+
+TEST(Config, SetParsesValues) {
+  Config c(schema());
+  c.set("ppo.beta=0.1");
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.1);
+  c.set("ppo.beta=1");  // an integer where a number is expected
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 1.0);
+  EXPECT_TRUE(c.get("ppo.beta").is_number_float());
+  c.set("seed=1e3");  // integral float accepted for an integer key
+  EXPECT_EQ(c.integer("seed"), 1000);
+  c.set("eval.enabled=false");
+  EXPECT_FALSE(c.flag("eval.enabled"));
+  c.set("model.dims=[128, 32, 8]");
+  EXPECT_EQ(c.get("model.dims"), json::array({128, 32, 8}));
+  c.set("run_dir=runs/ppo 1");
+  EXPECT_EQ(c.str("run_dir"), "runs/ppo 1");
+  c.set("run_dir=007");  // string keys keep the text as is
+  EXPECT_EQ(c.str("run_dir"), "007");
+  c.set("run_dir=\"quoted\"");
+  EXPECT_EQ(c.str("run_dir"), "quoted");
+  c.set("run_dir=a=b");  // only the first '=' splits
+  EXPECT_EQ(c.str("run_dir"), "a=b");
+}
+
+TEST(Config, TypeErrors) {
+  Config c(schema());
+  expect_error([&] { c.set("ppo.beta=abc"); }, {"config key 'ppo.beta' expects a number, got \"abc\""});
+  expect_error([&] { c.set("ppo.epochs=2.5"); }, {"config key 'ppo.epochs' expects an integer, got 2.5"});
+  expect_error([&] { c.set("eval.enabled=yes"); }, {"config key 'eval.enabled' expects true or false, got \"yes\""});
+  expect_error([&] { c.set("model.dims=5"); }, {"expects a list, got 5"});
+  expect_error([&] { c.merge(json{{"run_dir", 5}}); }, {"config key 'run_dir' expects a string, got 5"});
+  expect_error([&] { c.set("ppo.beta"); }, {"expects key=value", "'ppo.beta'"});
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.05);  // failed sets change nothing
+}
+
+TEST(Config, RangeErrors) {
+  Config c(schema());
+  expect_error([&] { c.set("ppo.beta=-1"); }, {"config key 'ppo.beta' must be >= 0, got -1"});
+  expect_error([&] { c.set("optim.lr=0"); }, {"config key 'optim.lr' must be > 0, got 0"});
+  expect_error([&] { c.set("ppo.clip=1.5"); }, {"config key 'ppo.clip' must be <= 1, got 1.5"});
+  expect_error([&] { c.set("ppo.epochs=0"); }, {"must be >= 1, got 0"});
+  c.set("ppo.beta=0");  // inclusive bound
+  c.set("ppo.clip=1");
+  EXPECT_DOUBLE_EQ(c.num("ppo.clip"), 1.0);
+}
+
+TEST(Config, UnknownKeyListsValidKeysAndSuggests) {
+  Config c(schema());
+  expect_error([&] { c.set("ppo.betta=0.1"); },
+               {"unknown config key 'ppo.betta'", "did you mean 'ppo.beta'?", "valid keys: seed, run_dir, ppo.beta, ppo.clip"});
+  expect_error([&] { c.set("beta=0.1"); }, {"did you mean 'ppo.beta'?"});
+  expect_error([&] { c.get("completely.different"); }, {"unknown config key 'completely.different'; valid keys:"});
+  expect_error([&] { c.merge(json{{"ppo", {{"bta", 1}}}}); }, {"unknown config key 'ppo.bta'"});
+}
+
+TEST(Config, MergeNestedAndFlatAllOrNothing) {
+  Config c(schema());
+  c.merge(json{{"ppo", {{"beta", 0.2}, {"clip", 0.3}}}, {"optim.lr", 1e-3}});
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.2);
+  EXPECT_DOUBLE_EQ(c.num("ppo.clip"), 0.3);
+  EXPECT_DOUBLE_EQ(c.num("optim.lr"), 1e-3);
+  EXPECT_THROW(c.merge(json{{"ppo.beta", 0.9}, {"nope", 1}}), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.2);  // unchanged: the merge was rejected whole
+  EXPECT_THROW(c.merge(json::array({1})), std::invalid_argument);
+}
+
+TEST(Config, ResolvedIsNestedAndRoundTrips) {
+  Config c(schema());
+  c.set("ppo.beta=0.3");
+  c.set("seed=7");
+  json r = c.resolved();
+  EXPECT_EQ(r["ppo"]["beta"], 0.3);
+  EXPECT_EQ(r["seed"], 7);
+  EXPECT_EQ(r["model"]["dims"], json::array({64, 64}));
+  EXPECT_EQ(r["eval"]["enabled"], true);
+  Config d(schema());
+  d.merge(r);
+  EXPECT_EQ(d.resolved(), r);
+}
+
+TEST(Config, LoadFile) {
+  Config c(schema());
+  auto p = write_temp("ok.json", R"({"ppo": {"beta": 0.5, "epochs": 2}, "run_dir": "runs/x"})");
+  c.load_file(p);
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.5);
+  EXPECT_EQ(c.integer("ppo.epochs"), 2);
+  EXPECT_EQ(c.str("run_dir"), "runs/x");
+
+  auto bad = write_temp("bad.json", R"({"ppo": {"beta": 0.5,}})");
+  expect_error<std::runtime_error>([&] { c.load_file(bad); }, {bad, "invalid JSON"});
+  auto unknown = write_temp("unknown.json", R"({"ppo": {"betta": 0.5}})");
+  expect_error([&] { c.load_file(unknown); }, {unknown, "unknown config key 'ppo.betta'"});
+  auto range = write_temp("range.json", R"({"ppo.beta": -2})");
+  expect_error([&] { c.load_file(range); }, {range, "must be >= 0, got -2"});
+  expect_error<std::runtime_error>([&] { c.load_file(p + ".missing"); }, {p + ".missing"});
+  for (const auto& f : {p, bad, unknown, range}) std::filesystem::remove(f);
+}
+
+TEST(Config, HelpText) {
+  Config c(schema());
+  std::string h = c.help_text();
+  EXPECT_NE(h.find("ppo.beta"), std::string::npos);
+  EXPECT_NE(h.find("KL penalty coefficient"), std::string::npos);
+  EXPECT_NE(h.find("number, default 0.05, >= 0"), std::string::npos) << h;
+  EXPECT_NE(h.find("number, default 0.2, > 0, <= 1"), std::string::npos) << h;
+  EXPECT_NE(h.find("> 0"), std::string::npos) << h;
+  EXPECT_NE(h.find("integer, default 4"), std::string::npos) << h;
+}
+
+TEST(Config, SchemaIsChecked) {
+  EXPECT_THROW(Config({{"a", 1, ""}, {"a", 2, ""}}), std::invalid_argument);
+  EXPECT_THROW(Config({{"a", 1, ""}, {"a.b", 2, ""}}), std::invalid_argument);
+  EXPECT_THROW(Config({{"a", json::object(), ""}}), std::invalid_argument);
+  EXPECT_THROW(Config({{"a", -1.0, "", 0.0, std::nullopt}}), std::invalid_argument);
+  EXPECT_THROW(Config({{"bad name", 1, ""}}), std::invalid_argument);
+  EXPECT_THROW(Config({{"s", "x", "", 0.0, std::nullopt}}), std::invalid_argument);
+}
