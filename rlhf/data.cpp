@@ -102,7 +102,11 @@ std::vector<std::pair<int64_t, json>> read_jsonl(const std::string& path) {
     try {
       out.emplace_back(line_no, json::parse(line));
     } catch (const json::parse_error& e) {
-      throw record_error(path + ":" + std::to_string(line_no), std::string("invalid JSON: ") + e.what());
+      // nlohmann counts lines inside the one-line string; report the column instead.
+      std::string what = e.what();
+      auto syntax = what.find("syntax error");
+      if (syntax != std::string::npos) what = "at column " + std::to_string(e.byte) + ": " + what.substr(syntax);
+      throw record_error(path + ":" + std::to_string(line_no), "invalid JSON " + what);
     }
   }
   return out;
