@@ -1,0 +1,56 @@
+// The lecture's equations, one function each. Trainers call these; they never re-derive them.
+// Conventions: log-probs are float tensors; sequence-level inputs are [B]; token-level inputs are
+// [B, T] with a mask [B, T] (1 = a response token that counts). Every returned loss is a mean
+// over the batch (or over masked tokens) unless the comment says otherwise.
+#pragma once
+#include "nanorlhf/nanorlhf.h"
+
+namespace nanorlhf::rlhf {
+
+// ---- Instruction tuning ----
+Tensor sft_loss(const Tensor &token_logprobs, const Tensor &mask);
+
+// ---- Reward model ----
+Tensor bradley_terry_loss(const Tensor &r_chosen, const Tensor &r_rejected, double margin = 0.0);
+Tensor bradley_terry_probability(const Tensor &r_chosen, const Tensor &r_rejected);
+
+// ---- The KL-regularised objective ----
+Tensor kl_penalized_rewards(const Tensor &score, const Tensor &logp, const Tensor &ref_logp, const Tensor &mask,
+                            double beta);
+Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &logp_sum, const Tensor &ref_logp_sum, double beta);
+double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64_t n_steps, int64_t horizon);
+
+// ---- KL estimators ----
+Tensor kl_k1(const Tensor &logp, const Tensor &ref_logp);
+Tensor kl_k2(const Tensor &logp, const Tensor &ref_logp);
+Tensor kl_k3(const Tensor &logp, const Tensor &ref_logp);
+
+// ---- REINFORCE ----
+Tensor reinforce_loss(const Tensor &logp_sum, const Tensor &rewards, const Tensor &baseline);
+Tensor rloo_advantages(const Tensor &rewards, int64_t k);
+
+// ---- PPO ----
+struct GAEResult { Tensor advantages, returns; };
+GAEResult gae(const Tensor &rewards, const Tensor &values, const Tensor &mask, double gamma, double lam);
+Tensor masked_whiten(const Tensor &x, const Tensor &mask, bool shift_mean = true);
+Tensor masked_mean(const Tensor &x, const Tensor &mask);
+struct PPOPolicyLoss { Tensor loss, clipfrac, approx_kl, ratio_mean; };
+PPOPolicyLoss ppo_policy_loss(const Tensor &logp, const Tensor &old_logp, const Tensor &advantages, const Tensor &mask,
+                              double clip_eps);
+struct PPOValueLoss { Tensor loss, clipfrac; };
+PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, const Tensor &returns, const Tensor &mask,
+                            double clip_eps);
+Tensor entropy_from_logits(const Tensor &logits);
+
+// ---- Direct preference optimisation and kin ----
+struct PreferenceLoss { Tensor loss, chosen_rewards, rejected_rewards; };
+PreferenceLoss dpo_loss(const Tensor &logp_chosen, const Tensor &logp_rejected, const Tensor &ref_logp_chosen,
+                        const Tensor &ref_logp_rejected, double beta, double label_smoothing = 0.0);
+PreferenceLoss ipo_loss(const Tensor &logp_chosen, const Tensor &logp_rejected, const Tensor &ref_logp_chosen,
+                        const Tensor &ref_logp_rejected, double tau);
+PreferenceLoss slic_hinge_loss(const Tensor &logp_chosen, const Tensor &logp_rejected, const Tensor &ref_logp_chosen,
+                               const Tensor &ref_logp_rejected, double beta);
+PreferenceLoss simpo_loss(const Tensor &logp_chosen_sum, const Tensor &len_chosen, const Tensor &logp_rejected_sum,
+                          const Tensor &len_rejected, double beta, double gamma);
+
+}  // namespace nanorlhf::rlhf
