@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the CPU benchmarks side by side with their anchors (OpenBLAS, PyTorch eager). Usage: run_cpu_benchmarks.sh BUILD_DIR
+set -uo pipefail
+B=${1:-build}
+# OpenBLAS 0.3.21 misdetects AVX-512 Xeons and falls back to SSE3 kernels; it reads this at load time.
+if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
+run() { echo "== $*"; "$@" || echo "(failed: $*)"; }
+run "$B/bench_gemm" --benchmark_min_time=0.2
+run "$B/bench_kernels_cpu" --benchmark_min_time=0.1
+[ -x "$B/bench_generate" ] && run "$B/bench_generate" --benchmark_min_time=0.5
+if [ -x bench/run_anchor_train_step.sh ] || [ -f bench/run_anchor_train_step.sh ]; then run bash bench/run_anchor_train_step.sh "$B"; fi
