@@ -408,7 +408,7 @@ TEST(CudaGemmBatched, MoreEntriesThanOneGridDimension) {
   check_batched(false, false, false, {2, 3, 4}, 70000, false, false);  // gridDim.z <= 65535: chunked
 }
 
-TEST(CudaGemmBatched, EnvironmentOrFlagSelectsCublasWithSameResults) {
+TEST(CudaGemmBatched, CublasFlagGivesTheSameResults) {
   NR_SKIP_WITHOUT_CUDA();
   // the two paths agree within the FP32 bound on a transformer shape (different summation orders)
   const Shape s{2048, 128, 512};
