@@ -4,9 +4,12 @@
 // cudaMalloc/cudaFree calls (each of which synchronises the device). Every kernel runs on the
 // legacy default stream, so a block handed out again is only touched after the work that used it.
 // Blocks are never split or merged: simple, at the price of some fragmentation.
+// NANORLHF_CUDA_ALLOC_EXACT=1 in the environment turns the cache off (exact-size cudaMalloc per
+// request, cudaFree on free) so that compute-sanitizer's memcheck sees every overrun.
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -25,7 +28,16 @@ constexpr size_t kSmallRound = 512;
 constexpr size_t kLargeRound = size_t(2) << 20;   // 2 MiB
 constexpr size_t kAbsurd = size_t(1) << 56;       // larger than any GPU: reported as OOM at once
 
+bool exact_mode() {
+  static const bool on = [] {
+    const char *e = std::getenv("NANORLHF_CUDA_ALLOC_EXACT");
+    return e && e[0] && e[0] != '0';
+  }();
+  return on;
+}
+
 size_t round_size(size_t bytes) {
+  if (exact_mode()) return bytes;
   if (bytes < kSmallLimit) return (bytes + kSmallRound - 1) / kSmallRound * kSmallRound;
   return (bytes + kLargeRound - 1) / kLargeRound * kLargeRound;
 }
@@ -153,6 +165,12 @@ void device_free(void *p, int device) {
   size_t size = it->second;
   c.live.erase(it);
   c.allocated -= size;
+  if (exact_mode()) {
+    DeviceGuard guard(device);
+    CUDA_CHECK(cudaFree(p));
+    c.reserved -= size;
+    return;
+  }
   c.free_blocks[size].push_back(p);
 }
 
