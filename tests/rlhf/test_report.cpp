@@ -1,0 +1,43 @@
+// The HTML report: charts are well-formed SVG with every curve, text is escaped, metrics parse.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nn/atomic_file.h"
+#include "rlhf/report.h"
+
+using namespace nanorlhf::rlhf;
+
+TEST(Report, ChartHasOnePolylinePerCurveAndEscapesText) {
+  Chart c{"loss <&>", {{"a", {{0, 1}, {1, 0.5}, {2, 0.25}}}, {"b", {{0, 2}, {2, 1}}}}};
+  std::string svg = svg_line_chart(c);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  size_t n = 0, pos = 0;
+  while ((pos = svg.find("<polyline", pos)) != std::string::npos) { ++n; ++pos; }
+  EXPECT_EQ(n, 2u);
+  EXPECT_NE(svg.find("loss &lt;&amp;&gt;"), std::string::npos);
+  EXPECT_NE(svg_line_chart(Chart{"empty", {}}).find("no data"), std::string::npos);
+}
+
+TEST(Report, CurvesFromMetricsAndWholeFile) {
+  auto dir = std::filesystem::temp_directory_path() / "nr_report_test";
+  std::filesystem::create_directories(dir);
+  std::string m = (dir / "metrics.jsonl").string();
+  nanorlhf::nn::write_file_atomic(m, "{\"step\":0,\"loss\":2}\n{\"step\":1,\"loss\":1.5,\"acc\":0.5}\nnot json\n");
+  auto curves = curves_from_metrics(m, {"loss", "acc", "missing"});
+  ASSERT_EQ(curves.size(), 2u);
+  EXPECT_EQ(curves[0].points.size(), 2u);
+  EXPECT_DOUBLE_EQ(curves[1].points[0].second, 0.5);
+  std::string out = (dir / "report.html").string();
+  nlohmann::json summary = nlohmann::json::array({{{"stage", "sft"}, {"oracle_score", 1.25}, {"seconds", 3.0}}});
+  write_report_html(out, summary, {Chart{"loss", curves}}, {ReportSample{"What <b>?", {{"sft", "x"}, {"ppo", "y"}}}});
+  std::ifstream in(out);
+  std::string html((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(html.find("<td>sft</td>"), std::string::npos);
+  EXPECT_NE(html.find("1.25"), std::string::npos);
+  EXPECT_NE(html.find("What &lt;b&gt;?"), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
