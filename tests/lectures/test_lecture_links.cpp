@@ -1,0 +1,64 @@
+// Keeps the lectures from rotting: every link of the form [`name`](path#L<line>) in lectures/**/*.md
+// must point at a line of that file that defines or declares `name(`.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path source_dir() {
+  const char *env = std::getenv("NANORLHF_SOURCE_DIR");
+  return env ? fs::path(env) : fs::path(".");
+}
+
+std::vector<std::string> read_lines(const fs::path &p) {
+  std::ifstream in(p);
+  std::vector<std::string> lines;
+  std::string l;
+  while (std::getline(in, l)) lines.push_back(l);
+  return lines;
+}
+
+struct Link { fs::path md; int md_line; std::string name, target; int line; };
+
+std::vector<Link> collect_links() {
+  std::vector<Link> out;
+  fs::path root = source_dir() / "lectures";
+  if (!fs::exists(root)) return out;
+  std::regex re(R"(\[`([A-Za-z_][A-Za-z0-9_:~]*)(?:\(\))?`\]\(([^)#\s]+)#L(\d+)\))");
+  for (auto &e : fs::recursive_directory_iterator(root)) {
+    if (e.path().extension() != ".md") continue;
+    auto lines = read_lines(e.path());
+    for (size_t i = 0; i < lines.size(); ++i)
+      for (std::sregex_iterator it(lines[i].begin(), lines[i].end(), re), end; it != end; ++it)
+        out.push_back({e.path(), (int)i + 1, (*it)[1], (*it)[2], std::stoi((*it)[3])});
+  }
+  return out;
+}
+
+TEST(LectureLinks, EveryCodeLinkPointsAtTheFunctionItNames) {
+  auto links = collect_links();
+  for (const auto &l : links) {
+    fs::path target = (l.md.parent_path() / l.target).lexically_normal();
+    SCOPED_TRACE(l.md.string() + ":" + std::to_string(l.md_line) + " -> " + l.target + "#L" + std::to_string(l.line));
+    ASSERT_TRUE(fs::exists(target)) << "the linked file does not exist";
+    auto lines = read_lines(target);
+    ASSERT_LE(l.line, (int)lines.size()) << "the file has only " << lines.size() << " lines";
+    std::string name = l.name.substr(l.name.rfind(':') == std::string::npos ? 0 : l.name.rfind(':') + 1);
+    EXPECT_NE(lines[l.line - 1].find(name + "("), std::string::npos)
+        << "line " << l.line << " is '" << lines[l.line - 1] << "', not the function " << l.name;
+  }
+}
+
+TEST(LectureLinks, TheCheckerFindsLinks) {
+  // Guards against a regex that silently matches nothing once lectures exist.
+  if (!fs::exists(source_dir() / "lectures" / "README.md")) GTEST_SKIP() << "no lectures yet";
+  EXPECT_GT(collect_links().size(), 10u);
+}
+
+}  // namespace
