@@ -42,7 +42,10 @@ Storage::~Storage() {
     g_cpu_bytes.fetch_sub(nbytes_);
   } else {
 #ifdef NANORLHF_WITH_CUDA
-    kernels::cuda::device_free(data_, device_.index);
+    try {
+      kernels::cuda::device_free(data_, device_.index);
+    } catch (...) {  // a destructor must not throw; the allocator already reported the problem
+    }
 #endif
   }
 }
