@@ -4,7 +4,6 @@
 // Compiled with target attributes, so the rest of the build stays generic; chosen only when the
 // CPU reports AVX-512F.
 #include <immintrin.h>
-#include <cstdlib>
 
 #include "kernels/cpu/gemm_packed_impl.h"
 
@@ -125,13 +124,9 @@ NR_AVX512 void pack_b(bool trans, const float *B, int64_t ldb, int64_t kc, int64
 }  // namespace
 
 const packed_isa *isa_avx512() {
-  static const packed_isa isa = [] {
-    packed_isa i{"avx512", kMR, kNR, /*mc=*/384, /*kc=*/256, /*nc=*/4096, kernel_12x32, pack_a, pack_b};
-    if (const char *e = std::getenv("NR_MC")) i.mc = std::atoi(e);  // TUNING, remove
-    if (const char *e = std::getenv("NR_KC")) i.kc = std::atoi(e);
-    if (const char *e = std::getenv("NR_NC")) i.nc = std::atoi(e);
-    return i;
-  }();
+  // kc = 256: the 32 KiB B panel plus a 12 KiB A panel fit the 48 KiB L1; mc = 384: the A block
+  // (384 KiB) sits in the 2 MiB L2 beside the C rows in flight; nc: the B block lives in L3.
+  static const packed_isa isa{"avx512", kMR, kNR, /*mc=*/384, /*kc=*/256, /*nc=*/4096, kernel_12x32, pack_a, pack_b};
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
   return ok ? &isa : nullptr;
 }

@@ -2,8 +2,8 @@
 // sized for L3, each panel for L1) and op(A) into kc x MR panels (mc x kc block sized for L2), so the
 // micro-kernel streams both with unit stride and keeps an MR x NR tile of C in registers for all kc
 // steps: that turns the memory-bound triple loop into an FMA-bound one. Transposes are absorbed by
-// the packing, edges by zero padding. Threads split the rows of C (or, when M is small, its columns)
-// and share the packed B block. The micro-kernel flavour (AVX-512, AVX2, portable) is picked at run time.
+// the packing, edges by zero padding. Threads split C into row (or, when M is small, column) blocks
+// and run independently. The micro-kernel flavour (AVX-512, AVX2, portable) is picked at run time.
 #include <omp.h>
 
 #include <algorithm>
@@ -67,58 +67,51 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
     return;
   }
   const int64_t MR = isa.mr, NR = isa.nr;
-  // Even blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
-  const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
-  const int64_t nc = ceil_div(ceil_div(N, ceil_div(N, isa.nc)), NR) * NR;
 
   // Threads: one per ~2 MFLOP at least (a fork/join costs microseconds), at most omp_get_max_threads().
   const double flops = 2.0 * M * N * K;
   int nt = std::max(1, std::min<int>(omp_get_max_threads(), (int)(flops / 2e6)));
-  const int64_t panels_max = ceil_div(nc, NR);
-  float *bpack = scratch(0, (size_t)(panels_max * NR * kc));  // shared: the calling thread's buffer
-
 #pragma omp parallel num_threads(nt)
   {
     // nt may not all arrive (a nested region runs on one thread): split by the team we got.
     const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t tiles_m = ceil_div(M, MR), tiles_n = ceil_div(N, NR);
     int tm, tn;
-    thread_grid(nth, ceil_div(M, MR), ceil_div(std::min(N, nc), NR), tm, tn);
+    thread_grid(nth, tiles_m, tiles_n, tm, tn);
     const int ti = tid / tn, tj = tid % tn;
-    const int64_t tiles_m = ceil_div(M, MR);
-    // This thread's rows [r0, r1) of C, in whole MR tiles, and its mc blocks.
+    // This thread's block of C: rows [r0, r1), columns [c0, c1), in whole MR x NR tiles. Each
+    // thread then runs the whole blocked loop on its own block with private packed A and B: no
+    // barriers, so a thread that the OS preempts (2 shared cores) delays only the final join.
+    // The price, packing B (or, for a column split, A) once per thread, is small next to the FMAs.
     const int64_t r0 = std::min(M, ti * tiles_m / tm * MR), r1 = std::min(M, (ti + 1) * tiles_m / tm * MR);
-    const int64_t rows = r1 - r0;
-    const int64_t mc = rows > 0 ? ceil_div(ceil_div(rows, ceil_div(rows, isa.mc)), MR) * MR : MR;
-    float *apack = scratch(1, (size_t)(mc * kc));
-
-    for (int64_t jc = 0; jc < N; jc += nc) {
-      const int64_t ncur = std::min(nc, N - jc), panels = ceil_div(ncur, NR);
-      for (int64_t pc = 0; pc < K; pc += kc) {
-        const int64_t kcur = std::min(kc, K - pc);
-        {  // all threads pack their share of the B block's panels
-          const int64_t p0 = tid * panels / nth, p1 = (tid + 1) * panels / nth;
-          if (p1 > p0) {
-            const int64_t j = jc + p0 * NR;
-            const float *src = trans_b ? B + j * ldb + pc : B + pc * ldb + j;
-            isa.pack_b(trans_b, src, ldb, kcur, std::min(ncur - p0 * NR, (p1 - p0) * NR), bpack + p0 * NR * kcur);
+    const int64_t c0 = std::min(N, tj * tiles_n / tn * NR), c1 = std::min(N, (tj + 1) * tiles_n / tn * NR);
+    const int64_t rows = r1 - r0, cols = c1 - c0;
+    if (rows > 0 && cols > 0) {
+      // Even blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
+      const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
+      const int64_t nc = ceil_div(ceil_div(cols, ceil_div(cols, isa.nc)), NR) * NR;
+      const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, isa.mc)), MR) * MR;
+      float *bpack = scratch(0, (size_t)(nc * kc));
+      float *apack = scratch(1, (size_t)(mc * kc));
+      for (int64_t jc = c0; jc < c1; jc += nc) {
+        const int64_t ncur = std::min(nc, c1 - jc);
+        for (int64_t pc = 0; pc < K; pc += kc) {
+          const int64_t kcur = std::min(kc, K - pc);
+          isa.pack_b(trans_b, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, kcur, ncur, bpack);
+          const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
+          for (int64_t ic = r0; ic < r1; ic += mc) {
+            const int64_t mcur = std::min(mc, r1 - ic);
+            isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
+            for (int64_t jr = 0; jr < ncur; jr += NR) {  // the B panel stays in L1 across the ir loop
+              const float *bp = bpack + jr * kcur;
+              const int n = (int)std::min(NR, ncur - jr);
+              float *cj = C + ic * ldc + jc + jr;
+              for (int64_t ir = 0; ir < mcur; ir += MR)
+                isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k,
+                           (int)std::min(MR, mcur - ir), n);
+            }
           }
         }
-#pragma omp barrier
-        const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
-        const int64_t q0 = tj * panels / tn, q1 = (tj + 1) * panels / tn;
-        for (int64_t ic = r0; ic < r1; ic += mc) {
-          const int64_t mcur = std::min(mc, r1 - ic);
-          isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
-          for (int64_t jr = q0; jr < q1; ++jr) {  // B panel stays in L1 across the ir loop
-            const float *bp = bpack + jr * NR * kcur;
-            const int n = (int)std::min(NR, ncur - jr * NR);
-            float *cj = C + ic * ldc + jc + jr * NR;
-            for (int64_t ir = 0; ir < mcur; ir += MR)
-              isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k,
-                         (int)std::min(MR, mcur - ir), n);
-          }
-        }
-#pragma omp barrier  // B is repacked next
       }
     }
   }
