@@ -1,0 +1,82 @@
+// Log-likelihood quantities of the lecture: masked next-token loss, per-token and per-sequence
+// log-probs under a temperature, and the mean entropy of the next-token distribution.
+#include "nn/losses.h"
+
+#include <algorithm>
+
+namespace nanorlhf::nn {
+
+namespace {
+
+constexpr int64_t kIgnore = -100;
+
+void check_lm_inputs(const Tensor &logits, const Tensor &input_ids, const Tensor &mask, const char *fn) {
+  NR_CHECK(logits.dim() == 3, "{}: logits must be [B, T, V], got {}", fn, shape_str(logits.shape()));
+  Shape bt = {logits.shape()[0], logits.shape()[1]};
+  NR_CHECK(input_ids.shape() == bt, "{}: logits {} need input_ids {}, got {}", fn, shape_str(logits.shape()), shape_str(bt),
+           shape_str(input_ids.shape()));
+  NR_CHECK(mask.shape() == bt, "{}: logits {} need a mask {}, got {}", fn, shape_str(logits.shape()), shape_str(bt),
+           shape_str(mask.shape()));
+  NR_CHECK(bt[1] >= 2, "{}: need at least 2 positions to predict a next token, got T = {}", fn, bt[1]);
+}
+
+// Targets aligned with the logits: target[b, t] = ids[b, t+1] where mask[b, t+1] = 1, else `fill`;
+// the last position predicts nothing. Tiny, so built on the host. [B, T]
+Tensor next_token_targets(const Tensor &input_ids, const Tensor &mask, int64_t fill) {
+  int64_t B = input_ids.shape()[0], T = input_ids.shape()[1];
+  std::vector<int64_t> ids = input_ids.to_vector<int64_t>(), tgt((size_t)(B * T), fill);
+  std::vector<double> m = mask.defined() ? mask.to_vector<double>() : std::vector<double>((size_t)(B * T), 1.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t + 1 < T; ++t)
+      if (m[b * T + t + 1] != 0) tgt[b * T + t] = ids[b * T + t + 1];
+  return from_vector<int64_t>(tgt, {B, T}).to(input_ids.device());
+}
+
+Tensor scaled(const Tensor &logits, double temperature) {
+  NR_CHECK(temperature > 0, "temperature must be positive, got {}", temperature);
+  return temperature == 1.0 ? logits : logits * (1.0 / temperature);
+}
+
+}  // namespace
+
+// Next-token cross-entropy over the counted target tokens (e.g. the SFT lecture's completion-only loss):
+// \mathcal{L} = -\frac{1}{\sum_{b,t} m_{b,t+1}} \sum_{b,t} m_{b,t+1} \log p_\theta(x_{b,t+1} \mid x_{b,\le t})
+// Masked targets take cross_entropy's ignore_index, so the full [B, T, V] logits are read without a copy.
+Tensor masked_next_token_loss(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask) {
+  check_lm_inputs(logits, input_ids, loss_mask, "masked_next_token_loss");
+  return cross_entropy(logits, next_token_targets(input_ids, loss_mask, kIgnore), kIgnore, "mean");
+}
+
+// Per-token log-probs under temperature \tau (N implementation details: divide logits by the
+// sampling temperature wherever log-probs are computed):
+// \log \pi(y_{t+1} \mid y_{\le t}) = \log\mathrm{softmax}(z_t / \tau)_{y_{t+1}}, times m_{t+1}.   [B, T-1]
+Tensor token_logprobs(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask, double temperature) {
+  check_lm_inputs(logits, input_ids, loss_mask, "token_logprobs");
+  int64_t B = logits.shape()[0], T = logits.shape()[1];
+  Tensor lp = log_softmax(scaled(logits, temperature), -1);              // [B, T, V]
+  Tensor next = next_token_targets(input_ids, Tensor(), 0).view({B, T, 1});  // last position: a dummy 0
+  Tensor tok = gather(lp, -1, next).view({B, T}).narrow(1, 0, T - 1);     // [B, T-1]
+  return tok * loss_mask.narrow(1, 1, T - 1).to(tok.dtype());
+}
+
+// \log \pi(y \mid x) = \sum_t m_{t+1} \log \pi(y_{t+1} \mid y_{\le t})   [B]
+Tensor sequence_logprobs(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask, double temperature) {
+  return token_logprobs(logits, input_ids, loss_mask, temperature).sum({1});
+}
+
+// Mean entropy of the next-token distributions that predict counted targets (position t is counted
+// when m_{t+1} = 1, as in token_logprobs):
+// \bar H = \frac{\sum_t m_{t+1} H_t}{\sum_t m_{t+1}},\quad H_t = -\sum_v p_{t,v} \log p_{t,v},\ p_t = \mathrm{softmax}(z_t/\tau)
+Tensor masked_entropy(const Tensor &logits, const Tensor &loss_mask, double temperature) {
+  NR_CHECK(logits.dim() == 3 && loss_mask.shape() == Shape({logits.shape()[0], logits.shape()[1]}),
+           "masked_entropy: expected logits [B, T, V] and loss_mask [B, T], got {} and {}", shape_str(logits.shape()),
+           shape_str(loss_mask.shape()));
+  int64_t T = logits.shape()[1];
+  NR_CHECK(T >= 2, "masked_entropy: need at least 2 positions, got T = {}", T);
+  Tensor lp = log_softmax(scaled(logits, temperature), -1);       // [B, T, V]
+  Tensor H = neg((exp(lp) * lp).sum({-1})).narrow(1, 0, T - 1);  // [B, T-1]
+  Tensor m = loss_mask.narrow(1, 1, T - 1).to(H.dtype());
+  return (H * m).sum() / std::max(m.sum().item(), 1.0);
+}
+
+}  // namespace nanorlhf::nn
