@@ -1,0 +1,70 @@
+// Rollouts: chat-templated prompts sampled from a policy, log-probs of the sampled responses under
+// any model, reward-model scores and oracle scores. Shared by every trainer that samples.
+#include "rlhf/rollout.h"
+
+#include "nanorlhf/nanorlhf.h"
+#include "nn/losses.h"
+
+namespace nanorlhf::rlhf {
+
+Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
+                         const nn::GenerationConfig &cfg) {
+  NR_CHECK(!prompts.empty(), "sample_responses: no prompts");
+  std::vector<std::vector<int64_t>> ids;
+  ids.reserve(prompts.size());
+  for (const auto &p : prompts) ids.push_back(tok.encode_prompt(p));
+
+  Rollout r;
+  r.prompts = prompts;
+  r.gen = nn::generate(policy, ids, cfg, tok.eos_id(), tok.pad_id());
+  const int64_t B = (int64_t)prompts.size(), N = r.gen.response_ids.shape()[1];
+  std::vector<int64_t> resp = r.gen.response_ids.cpu().contiguous().to_vector<int64_t>();
+  std::vector<float> mask = r.gen.response_mask.cpu().contiguous().to_vector<float>();
+  r.responses.reserve(prompts.size());
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int64_t> row;
+    for (int64_t t = 0; t < N; ++t)
+      if (mask[b * N + t] != 0) row.push_back(resp[b * N + t]);
+    r.responses.push_back(tok.decode(row, /*skip_special=*/true));
+  }
+  return r;
+}
+
+// The sequence is [left-padded prompt (P) | response (N)]. Response token t sits at position P + t
+// and is predicted by the logits at P - 1 + t, so only positions P-1 .. P+N-1 go through the LM
+// head: token_logprobs on that window [B, N+1] returns exactly the N response log-probs.
+Tensor response_logprobs(const nn::GPT &model, const nn::GenerationOutput &gen, double temperature,
+                         Tensor *logits_out) {
+  const int64_t P = gen.prompt_len, B = gen.sequences.shape()[0], N = gen.response_ids.shape()[1];
+  NR_CHECK(P >= 1, "response_logprobs: the rollout has no prompt tokens (prompt_len = {})", P);
+  NR_CHECK(gen.sequences.shape()[1] == P + N, "response_logprobs: sequences {} do not hold prompt_len {} + {} response tokens",
+           shape_str(gen.sequences.shape()), P, N);
+  if (N == 0) {
+    if (logits_out) *logits_out = zeros({B, 0, model.config.vocab}, {.device = gen.sequences.device()});
+    return zeros({B, 0}, {.device = gen.sequences.device()});
+  }
+  Tensor h = model.hidden(gen.sequences, gen.attention_mask);                // [B, P+N, C]
+  Tensor logits = model.lm_logits(h.narrow(1, P - 1, N + 1));                // [B, N+1, V]
+  Tensor ids = gen.sequences.narrow(1, P - 1, N + 1);                        // [B, N+1]
+  Tensor rmask = gen.response_mask.to(logits.dtype());
+  Tensor mask = cat({zeros({B, 1}, {.dtype = rmask.dtype(), .device = rmask.device()}), rmask}, 1);  // [B, N+1]
+  if (logits_out) *logits_out = logits.narrow(1, 0, N);
+  return nn::token_logprobs(logits, ids, mask, temperature);                // [B, N], 0 after EOS
+}
+
+Tensor reward_scores(const nn::ScalarModel &rm, const nn::GenerationOutput &gen) {
+  return rm.score(gen.sequences, gen.attention_mask);
+}
+
+std::vector<double> oracle_scores(const Oracle &oracle, const Rollout &r) {
+  NR_CHECK(r.prompts.size() == r.responses.size() && r.gen.finished.size() == r.prompts.size(),
+           "oracle_scores: {} prompts, {} responses and {} finished flags", r.prompts.size(), r.responses.size(),
+           r.gen.finished.size());
+  std::vector<double> out;
+  out.reserve(r.prompts.size());
+  for (size_t i = 0; i < r.prompts.size(); ++i)
+    out.push_back(oracle.score(r.prompts[i], r.responses[i], r.gen.finished[i]).total);
+  return out;
+}
+
+}  // namespace nanorlhf::rlhf
