@@ -1,5 +1,8 @@
 // The lecture's objectives. Each equation sits in LaTeX above the one function that computes it,
-// with its source; see ../shared/FORMULAS.md for defaults and pitfalls.
+// with its source; see ../shared/FORMULAS.md for defaults and pitfalls. The objectives that a course
+// assignment asks students to write live in their own files, so that the build can swap in the
+// student's file (lectures/assignments/): objectives_reward.cpp (Bradley-Terry), objectives_ppo.cpp
+// (GAE, whitening, the PPO losses), objectives_dpo.cpp (DPO, SimPO).
 #include "rlhf/objectives.h"
 
 #include <algorithm>
@@ -17,17 +20,6 @@ Tensor as_float_like(const std::vector<double> &v, const Tensor &like) {
 //   \mathcal{L}_{SFT}(\theta) = -\frac{1}{\sum_t m_t} \sum_t m_t \log p_\theta(y_t \mid x, y_{<t})
 // token_logprobs, mask [B, T]: only response tokens count (prompt and padding masked out).
 Tensor sft_loss(const Tensor &token_logprobs, const Tensor &mask) { return -masked_mean(token_logprobs, mask); }
-
-// Bradley-Terry reward-model loss (lecture: "Reward model"; InstructGPT eq. 1, Llama 2 eq. 2 for the margin):
-//   \mathcal{L}_{RM} = -\mathbb{E}_{(x, y_w, y_l)} \log \sigma(r_\phi(x, y_w) - r_\phi(x, y_l) - m)
-Tensor bradley_terry_loss(const Tensor &r_chosen, const Tensor &r_rejected, double margin) {
-  return -log_sigmoid(r_chosen - r_rejected - margin).mean();
-}
-
-//   P(y_w \succ y_l \mid x) = \sigma(r(x, y_w) - r(x, y_l))
-Tensor bradley_terry_probability(const Tensor &r_chosen, const Tensor &r_rejected) {
-  return sigmoid(r_chosen - r_rejected);
-}
 
 // Per-token KL-shaped reward (lecture: "Regularised objective"; lm-human-preferences compute_rewards):
 //   r_t = -\beta (\log \pi_\theta(y_t) - \log \pi_{ref}(y_t)) + [t = T_{last}]\, r_\phi(x, y)
@@ -90,77 +82,9 @@ Tensor rloo_advantages(const Tensor &rewards, int64_t k) {
   return ((r - r.mean({1}, true)) * ((double)k / (double)(k - 1))).reshape(rewards.shape());
 }
 
-// Generalised Advantage Estimation (Schulman et al. 2016), V = 0 after the last token:
-//   \delta_t = r_t + \gamma V_{t+1} - V_t, \qquad A_t = \delta_t + \gamma \lambda A_{t+1}, \qquad R_t = A_t + V_t
-// rewards, values, mask [B, T]; computed by a reversed loop on the host (it is O(B T)).
-GAEResult gae(const Tensor &rewards, const Tensor &values, const Tensor &mask, double gamma, double lam) {
-  NR_CHECK(rewards.shape() == values.shape() && rewards.shape() == mask.shape() && rewards.dim() == 2,
-           "gae: rewards {}, values {} and mask {} must share one [B, T] shape", shape_str(rewards.shape()),
-           shape_str(values.shape()), shape_str(mask.shape()));
-  int64_t B = rewards.shape()[0], T = rewards.shape()[1];
-  auto r = rewards.to_vector<double>(), v = values.to_vector<double>(), m = mask.to_vector<double>();
-  std::vector<double> adv(B * T, 0.0), ret(B * T, 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    double next_v = 0, next_a = 0;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      int64_t i = b * T + t;
-      if (m[i] == 0) { next_v = 0; next_a = 0; continue; }
-      double delta = r[i] + gamma * next_v - v[i];
-      adv[i] = delta + gamma * lam * next_a;
-      ret[i] = adv[i] + v[i];
-      next_v = v[i];
-      next_a = adv[i];
-    }
-  }
-  return {as_float_like(adv, rewards), as_float_like(ret, rewards)};
-}
-
 //   \bar x = \frac{\sum_t m_t x_t}{\sum_t m_t}
 Tensor masked_mean(const Tensor &x, const Tensor &mask) {
   return (x * mask).sum() / clamp(mask.sum(), 1.0, 1e30);
-}
-
-// Whitening over the masked entries (biased variance, eps 1e-8; N implementation details):
-//   \hat x = (x - \bar x) / \sqrt{\mathrm{Var}_m[x] + 10^{-8}}  (+ \bar x again when the mean is kept)
-Tensor masked_whiten(const Tensor &x, const Tensor &mask, bool shift_mean) {
-  Tensor mu = masked_mean(x, mask);
-  Tensor var = masked_mean(square(x - mu), mask);
-  Tensor w = (x - mu) * rsqrt(var + 1e-8);
-  if (!shift_mean) w = w + mu;
-  return w * mask;
-}
-
-// PPO clipped surrogate (lecture: "PPO"; Schulman et al. 2017 eq. 7), \rho_t = \exp(\log\pi_\theta - \log\pi_{old}):
-//   \mathcal{L}^{CLIP} = \mathbb{E}_t\left[\max\left(-A_t \rho_t,\; -A_t\, \mathrm{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\right)\right]
-PPOPolicyLoss ppo_policy_loss(const Tensor &logp, const Tensor &old_logp, const Tensor &advantages, const Tensor &mask,
-                              double clip_eps) {
-  NR_CHECK(clip_eps > 0, "ppo_policy_loss: clip range must be > 0, got {}", clip_eps);
-  Tensor log_ratio = logp - old_logp.detach();
-  Tensor ratio = exp(log_ratio);
-  Tensor A = advantages.detach();
-  Tensor pg1 = -A * ratio, pg2 = -A * clamp(ratio, 1 - clip_eps, 1 + clip_eps);
-  PPOPolicyLoss out;
-  out.loss = masked_mean(maximum(pg1, pg2), mask);
-  NoGradGuard ng;
-  out.clipfrac = masked_mean((pg2 > pg1).to(mask.dtype()), mask);
-  out.approx_kl = masked_mean(square(log_ratio), mask) * 0.5;
-  out.ratio_mean = masked_mean(ratio, mask);
-  return out;
-}
-
-// Clipped value loss (baselines ppo2), V_{clip} = V_{old} + \mathrm{clip}(V - V_{old}, -\epsilon_v, \epsilon_v):
-//   \mathcal{L}^{V} = \tfrac12 \mathbb{E}_t\left[\max\left((V_t - R_t)^2, (V_{clip,t} - R_t)^2\right)\right]
-PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, const Tensor &returns, const Tensor &mask,
-                            double clip_eps) {
-  NR_CHECK(clip_eps > 0, "ppo_value_loss: value clip range must be > 0, got {}", clip_eps);
-  Tensor old = old_values.detach(), R = returns.detach();
-  Tensor v_clip = old + clamp(values - old, -clip_eps, clip_eps);
-  Tensor l1 = square(values - R), l2 = square(v_clip - R);
-  PPOValueLoss out;
-  out.loss = masked_mean(maximum(l1, l2), mask) * 0.5;
-  NoGradGuard ng;
-  out.clipfrac = masked_mean((l2 > l1).to(mask.dtype()), mask);
-  return out;
 }
 
 // Entropy of the next-token distribution: H = -\sum_v p_v \log p_v, logits [..., V] -> [...]
@@ -176,20 +100,6 @@ Tensor preference_logit(const Tensor &lc, const Tensor &lr, const Tensor &rlc, c
 }
 }  // namespace
 
-// DPO (lecture: "DPO"; Rafailov et al. 2023 eq. 7), with conservative label smoothing \epsilon (cDPO):
-//   \mathcal{L}_{DPO} = -(1-\epsilon)\log\sigma(\beta h) - \epsilon \log\sigma(-\beta h)
-//   implicit reward \hat r(x, y) = \beta \log \frac{\pi_\theta(y \mid x)}{\pi_{ref}(y \mid x)}
-PreferenceLoss dpo_loss(const Tensor &lc, const Tensor &lr, const Tensor &rlc, const Tensor &rlr, double beta,
-                        double label_smoothing) {
-  NR_CHECK(beta > 0, "dpo_loss: beta must be > 0, got {}", beta);
-  NR_CHECK(label_smoothing >= 0 && label_smoothing < 0.5, "dpo_loss: label_smoothing must be in [0, 0.5), got {}",
-           label_smoothing);
-  Tensor z = preference_logit(lc, lr, rlc, rlr) * beta;
-  Tensor loss = -log_sigmoid(z) * (1 - label_smoothing);
-  if (label_smoothing > 0) loss = loss - log_sigmoid(-z) * label_smoothing;
-  return {loss.mean(), ((lc - rlc) * beta).detach(), ((lr - rlr) * beta).detach()};
-}
-
 // IPO (Azar et al. 2023 eq. 17), on summed log-ratios:  \mathcal{L}_{IPO} = (h - \tfrac{1}{2\tau})^2
 PreferenceLoss ipo_loss(const Tensor &lc, const Tensor &lr, const Tensor &rlc, const Tensor &rlr, double tau) {
   NR_CHECK(tau > 0, "ipo_loss: tau must be > 0, got {}", tau);
@@ -202,15 +112,6 @@ PreferenceLoss slic_hinge_loss(const Tensor &lc, const Tensor &lr, const Tensor 
   NR_CHECK(beta > 0, "slic_hinge_loss: beta must be > 0, got {}", beta);
   Tensor h = preference_logit(lc, lr, rlc, rlr);
   return {relu(1.0 - h * beta).mean(), ((lc - rlc) * beta).detach(), ((lr - rlr) * beta).detach()};
-}
-
-// SimPO (Meng, Xia, Chen 2024 eq. 6), reference-free, length-normalised:
-//   \mathcal{L} = -\log\sigma\left(\frac{\beta}{|y_w|}\log\pi(y_w \mid x) - \frac{\beta}{|y_l|}\log\pi(y_l \mid x) - \gamma\right)
-PreferenceLoss simpo_loss(const Tensor &lc_sum, const Tensor &len_c, const Tensor &lr_sum, const Tensor &len_r,
-                          double beta, double gamma) {
-  NR_CHECK(beta > 0, "simpo_loss: beta must be > 0, got {}", beta);
-  Tensor rc = lc_sum / clamp(len_c, 1.0, 1e30) * beta, rr = lr_sum / clamp(len_r, 1.0, 1e30) * beta;
-  return {-log_sigmoid(rc - rr - gamma).mean(), rc.detach(), rr.detach()};
 }
 
 }  // namespace nanorlhf::rlhf

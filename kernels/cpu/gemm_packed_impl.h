@@ -35,7 +35,7 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS);
 // C[M, N] *= beta (beta == 0 writes zeros, dropping NaNs); used when K == 0 or alpha == 0.
 void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc);
 
-// The cheap path for small problems: blocked loops on one thread (in gemm_blocked.cpp).
+// The cheap path for small problems: blocked loops on one thread (in gemm_small.cpp).
 void gemm_small(NR_GEMM_ARGS);
 
 // Plain C++ packing, zero padded; ISA files may use these or their own vector versions.
