@@ -46,6 +46,21 @@ Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &logp_sum, const T
   return (score - (logp_sum - ref_logp_sum) * beta).detach();
 }
 
+// Missing-EOS penalty (N implementation details of RLHF with PPO; TRL `missing_eos_penalty`): a
+// response cut off at max_new_tokens never reached the reward model's reading position, so its score
+// is lowered by a fixed amount (subtracting, not replacing with -1, keeps it a penalty whatever the
+// reward model's scale):
+//   \tilde r_\phi(x, y) = r_\phi(x, y) - p\,[\text{no EOS in } y]
+Tensor apply_missing_eos_penalty(const Tensor &score, const std::vector<bool> &finished, double penalty) {
+  NR_CHECK(score.dim() == 1 && score.numel() == (int64_t)finished.size(),
+           "apply_missing_eos_penalty: score {} needs one finished flag per row, got {}", shape_str(score.shape()),
+           finished.size());
+  NR_CHECK(penalty >= 0, "apply_missing_eos_penalty: penalty must be >= 0, got {}", penalty);
+  std::vector<double> p(finished.size());
+  for (size_t i = 0; i < finished.size(); ++i) p[i] = finished[i] ? 0.0 : penalty;
+  return score.detach() - as_float_like(p, score);
+}
+
 // Adaptive KL controller (Ziegler et al. 2019, sec. 2.2):
 //   e = \mathrm{clip}\left(\frac{KL - KL_{target}}{KL_{target}}, -0.2, 0.2\right), \quad
 //   \beta \leftarrow \beta \left(1 + e \cdot \frac{n_{steps}}{horizon}\right)
@@ -80,6 +95,13 @@ Tensor rloo_advantages(const Tensor &rewards, int64_t k) {
            rewards.numel(), k);
   Tensor r = rewards.detach().reshape({-1, k});
   return ((r - r.mean({1}, true)) * ((double)k / (double)(k - 1))).reshape(rewards.shape());
+}
+
+// Moving-average baseline of REINFORCE (Williams 1992; Ahmadian et al. 2024 "b a moving average"),
+// decay \alpha \in [0, 1):  b \leftarrow \alpha\, b + (1 - \alpha)\, \bar R_{batch}
+double moving_average_baseline(double baseline, double batch_mean_reward, double decay) {
+  NR_CHECK(decay >= 0 && decay < 1, "moving_average_baseline: decay must be in [0, 1), got {}", decay);
+  return decay * baseline + (1 - decay) * batch_mean_reward;
 }
 
 //   \bar x = \frac{\sum_t m_t x_t}{\sum_t m_t}

@@ -20,6 +20,9 @@ Tensor kl_penalized_rewards(const Tensor &score, const Tensor &logp, const Tenso
 Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &logp_sum, const Tensor &ref_logp_sum, double beta);
 double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64_t n_steps, int64_t horizon);
 
+// Missing-EOS penalty (N implementation details; TRL missing_eos_penalty): score [B], finished [B].
+Tensor apply_missing_eos_penalty(const Tensor &score, const std::vector<bool> &finished, double penalty);
+
 // ---- KL estimators ----
 Tensor kl_k1(const Tensor &logp, const Tensor &ref_logp);
 Tensor kl_k2(const Tensor &logp, const Tensor &ref_logp);
@@ -28,6 +31,8 @@ Tensor kl_k3(const Tensor &logp, const Tensor &ref_logp);
 // ---- REINFORCE ----
 Tensor reinforce_loss(const Tensor &logp_sum, const Tensor &rewards, const Tensor &baseline);
 Tensor rloo_advantages(const Tensor &rewards, int64_t k);
+// The moving-average baseline b of REINFORCE, updated with each batch's mean reward.
+double moving_average_baseline(double baseline, double batch_mean_reward, double decay);
 
 // ---- PPO ----
 struct GAEResult { Tensor advantages, returns; };

@@ -161,6 +161,22 @@ TEST(Objectives, DpoAndFamily) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+TEST(Objectives, MissingEosPenaltyLowersOnlyUnfinishedRows) {
+  // scores [2, -0.5, 1], finished [yes, no, no], penalty 1 -> [2, -1.5, 0]
+  Tensor s = tensor({2, -0.5, 1});
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 1.0), {2, -1.5, 0}, 1e-6));
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 0.0), {2, -0.5, 1}, 1e-6));
+  EXPECT_THROW(apply_missing_eos_penalty(s, {true}, 1.0), Error);
+  EXPECT_THROW(apply_missing_eos_penalty(s, {true, true, true}, -1.0), Error);
+}
+
+TEST(Objectives, MovingAverageBaseline) {
+  // b = 1, batch mean 3, decay 0.9: 0.9 + 0.3 = 1.2; decay 0 takes the batch mean
+  EXPECT_NEAR(moving_average_baseline(1, 3, 0.9), 1.2, 1e-12);
+  EXPECT_NEAR(moving_average_baseline(1, 3, 0.0), 3.0, 1e-12);
+  EXPECT_THROW(moving_average_baseline(1, 3, 1.0), Error);
+}
+
 TEST(Objectives, BadHyperparametersAreClearErrors) {
   Tensor x = tensor({0});
   EXPECT_THROW(dpo_loss(x, x, x, x, -0.1), Error);
