@@ -68,7 +68,7 @@ NR_AVX2 void pack_b(bool trans, const float *B, int64_t ldb, int64_t kc, int64_t
 }  // namespace
 
 const packed_isa *isa_avx2() {
-  static const packed_isa isa{"avx2", kMR, kNR, /*mc=*/192, /*kc=*/256, /*nc=*/4096, kernel_6x16, pack_a, pack_b};
+  static const packed_isa isa{"avx2", kMR, kNR, /*mc=*/192, /*kc=*/256, kernel_6x16, pack_a, pack_b};
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok ? &isa : nullptr;
 }

@@ -125,8 +125,8 @@ NR_AVX512 void pack_b(bool trans, const float *B, int64_t ldb, int64_t kc, int64
 
 const packed_isa *isa_avx512() {
   // kc = 256: the 32 KiB B panel plus a 12 KiB A panel fit the 48 KiB L1; mc = 384: the A block
-  // (384 KiB) sits in the 2 MiB L2 beside the C rows in flight; nc: the B block lives in L3.
-  static const packed_isa isa{"avx512", kMR, kNR, /*mc=*/384, /*kc=*/256, /*nc=*/4096, kernel_12x32, pack_a, pack_b};
+  // (384 KiB) sits in the 2 MiB L2 beside the C rows in flight.
+  static const packed_isa isa{"avx512", kMR, kNR, /*mc=*/384, /*kc=*/256, kernel_12x32, pack_a, pack_b};
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
   return ok ? &isa : nullptr;
 }

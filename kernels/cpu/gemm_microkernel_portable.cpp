@@ -24,7 +24,7 @@ void kernel_4x16(int64_t kc, const float *a, const float *b, float *c, int64_t l
 }  // namespace
 
 const packed_isa *isa_portable() {
-  static const packed_isa isa{"portable", kMR, kNR, /*mc=*/128, /*kc=*/256, /*nc=*/4096, kernel_4x16,
+  static const packed_isa isa{"portable", kMR, kNR, /*mc=*/128, /*kc=*/256, kernel_4x16,
                               pack_a_generic<kMR>, pack_b_generic<kNR>};
   return &isa;
 }

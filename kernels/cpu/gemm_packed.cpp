@@ -2,11 +2,12 @@
 // sized for L3, each panel for L1) and op(A) into kc x MR panels (mc x kc block sized for L2), so the
 // micro-kernel streams both with unit stride and keeps an MR x NR tile of C in registers for all kc
 // steps: that turns the memory-bound triple loop into an FMA-bound one. Transposes are absorbed by
-// the packing, edges by zero padding. Threads split C into row (or, when M is small, column) blocks
-// and run independently. The micro-kernel flavour (AVX-512, AVX2, portable) is picked at run time.
+// the packing, edges by zero padding. Threads take row chunks of C dynamically (columns are split
+// statically when M is small), each with its own packed B: no barriers. The micro-kernel flavour (AVX-512, AVX2, portable) is picked at run time.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -71,6 +72,10 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
   // Threads: one per ~2 MFLOP at least (a fork/join costs microseconds), at most omp_get_max_threads().
   const double flops = 2.0 * M * N * K;
   int nt = std::max(1, std::min<int>(omp_get_max_threads(), (int)(flops / 2e6)));
+  // Row chunks are handed out dynamically (one counter per column group): on this shared 2-core
+  // machine a thread the OS preempts then costs only its current chunk, not half the product.
+  std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[nt]);
+  for (int t = 0; t < nt; ++t) next_chunk[t] = 0;
 #pragma omp parallel num_threads(nt)
   {
     // nt may not all arrive (a nested region runs on one thread): split by the team we got.
@@ -78,39 +83,37 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
     const int64_t tiles_m = ceil_div(M, MR), tiles_n = ceil_div(N, NR);
     int tm, tn;
     thread_grid(nth, tiles_m, tiles_n, tm, tn);
-    const int ti = tid / tn, tj = tid % tn;
-    // This thread's block of C: rows [r0, r1), columns [c0, c1), in whole MR x NR tiles. Each
-    // thread then runs the whole blocked loop on its own block with private packed A and B: no
-    // barriers, so a thread that the OS preempts (2 shared cores) delays only the final join.
-    // The price, packing B (or, for a column split, A) once per thread, is small next to the FMAs.
-    const int64_t r0 = std::min(M, ti * tiles_m / tm * MR), r1 = std::min(M, (ti + 1) * tiles_m / tm * MR);
+    const int tj = tid % tn;
+    // This thread's columns [c0, c1) of C in whole NR panels; rows come in chunks of ch (<= MC).
     const int64_t c0 = std::min(N, tj * tiles_n / tn * NR), c1 = std::min(N, (tj + 1) * tiles_n / tn * NR);
-    const int64_t rows = r1 - r0, cols = c1 - c0;
-    if (rows > 0 && cols > 0) {
-      // Even blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
-      const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
-      const int64_t nc = ceil_div(ceil_div(cols, ceil_div(cols, isa.nc)), NR) * NR;
-      const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, isa.mc)), MR) * MR;
-      float *bpack = scratch(0, (size_t)(nc * kc));
-      float *apack = scratch(1, (size_t)(mc * kc));
-      for (int64_t jc = c0; jc < c1; jc += nc) {
-        const int64_t ncur = std::min(nc, c1 - jc);
-        for (int64_t pc = 0; pc < K; pc += kc) {
-          const int64_t kcur = std::min(kc, K - pc);
-          isa.pack_b(trans_b, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, kcur, ncur, bpack);
-          const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
-          for (int64_t ic = r0; ic < r1; ic += mc) {
-            const int64_t mcur = std::min(mc, r1 - ic);
-            isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
-            for (int64_t jr = 0; jr < ncur; jr += NR) {  // the B panel stays in L1 across the ir loop
-              const float *bp = bpack + jr * kcur;
-              const int n = (int)std::min(NR, ncur - jr);
-              float *cj = C + ic * ldc + jc + jr;
-              for (int64_t ir = 0; ir < mcur; ir += MR)
-                isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k,
-                           (int)std::min(MR, mcur - ir), n);
-            }
-          }
+    const int64_t cols = c1 - c0, cols_p = ceil_div(cols, NR) * NR;
+    const int64_t ch = std::min(ceil_div(isa.mc, MR), std::max<int64_t>(1, ceil_div(tiles_m, 3 * tm))) * MR;
+    const int64_t nchunks = ceil_div(M, ch);
+    // Even k blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
+    const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
+    // This thread's own copy of op(B)[:, c0:c1], packed once for all k blocks (block pc starts at
+    // pc * cols_p): no barriers and no B shared between cores; costs K x N floats per thread.
+    float *bpack = scratch(0, (size_t)(K * cols_p));
+    float *apack = scratch(1, (size_t)(ch * kc));
+    bool b_ready = false;
+    for (int64_t chunk; cols > 0 && (chunk = next_chunk[tj].fetch_add(1)) < nchunks;) {
+      if (!b_ready) {
+        for (int64_t pc = 0; pc < K; pc += kc)
+          isa.pack_b(trans_b, trans_b ? B + c0 * ldb + pc : B + pc * ldb + c0, ldb, std::min(kc, K - pc), cols,
+                     bpack + pc * cols_p);
+        b_ready = true;
+      }
+      const int64_t ic = chunk * ch, mcur = std::min(ch, M - ic);
+      for (int64_t pc = 0; pc < K; pc += kc) {
+        const int64_t kcur = std::min(kc, K - pc);
+        const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
+        isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
+        for (int64_t jr = 0; jr < cols; jr += NR) {  // the B panel stays in L1 across the ir loop
+          const float *bp = bpack + pc * cols_p + jr * kcur;
+          const int n = (int)std::min(NR, cols - jr);
+          float *cj = C + ic * ldc + c0 + jr;
+          for (int64_t ir = 0; ir < mcur; ir += MR)
+            isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k, (int)std::min(MR, mcur - ir), n);
         }
       }
     }

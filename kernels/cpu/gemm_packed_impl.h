@@ -13,7 +13,7 @@ namespace nanorlhf::kernels::cpu::detail {
 struct packed_isa {
   const char *name;
   int mr, nr;              // register block of the micro-kernel
-  int64_t mc, kc, nc;      // cache blocks: A block mc x kc in L2, B panel kc x NR in L1, B block kc x nc in L3
+  int64_t mc, kc;          // cache blocks: A block mc x kc in L2, B panel kc x NR in L1
   // C[m, n] (row stride ldc) = alpha * (a_panel^T b_panel) + beta * C, for m <= MR, n <= NR;
   // beta == 0 overwrites C.
   void (*kernel)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
@@ -29,7 +29,8 @@ const packed_isa *isa_avx512();
 const packed_isa *isa_avx2();
 const packed_isa *isa_portable();
 
-// The packed driver: loops jc (NC) -> pc (KC) -> ic (MC) -> jr (NR) -> ir (MR), threads with OpenMP.
+// The packed driver: row chunk (<= MC, shared out dynamically) -> pc (KC) -> jr (NR) -> ir (MR), with
+// op(B) packed once per thread; threads with OpenMP.
 void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS);
 
 // C[M, N] *= beta (beta == 0 writes zeros, dropping NaNs); used when K == 0 or alpha == 0.
