@@ -93,6 +93,13 @@ static Tensor attention_bias(int64_t Tq, int64_t Tk, const Tensor &key_mask, DTy
   return bias;
 }
 
+// [B, H, L, D] ++ [B, H, T, D] along positions. The cache lives positions-first in memory
+// ([L, B, H, D] contiguous, seen through a permuted view), so appending is a cat along dim 0: one
+// memcpy of the past, where a cat along an inner dim would transpose-copy it three times.
+static Tensor append_positions(const Tensor &past, const Tensor &now) {
+  return cat({past.permute({2, 0, 1, 3}), now.permute({2, 0, 1, 3})}, 0).permute({1, 2, 0, 3});
+}
+
 // x [B, T, C]; key_mask [B, T_past + T]; cache->k, v [B, H, T_past, D]
 Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, LayerKV *cache) const {
   NR_CHECK(x.dim() == 3 && x.shape()[2] == d_model, "CausalSelfAttention: expected x [B, T, {}], got {}", d_model,
@@ -107,8 +114,8 @@ Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, Lay
     if (cache->k.defined()) {
       NR_CHECK(cache->k.shape()[0] == B && cache->k.shape()[1] == H && cache->k.shape()[3] == D,
                "CausalSelfAttention: cache holds {} but the input needs [{}, {}, T, {}]", shape_str(cache->k.shape()), B, H, D);
-      k = cat({cache->k, k}, 2);
-      v = cat({cache->v, v}, 2);
+      k = append_positions(cache->k, k);
+      v = append_positions(cache->v, v);
     }
     // Stored detached: the cache carries values across steps, never a graph.
     cache->k = k.detach();
