@@ -8,6 +8,14 @@
 
 #include "rlhf/cli/common.h"
 
+namespace nanorlhf::cli {  // policy optimisation: cmd_{reinforce,ppo,dpo,raft,online_dpo}.cpp
+void setup_reinforce(CLI::App &cmd);
+void setup_ppo(CLI::App &cmd);
+void setup_dpo(CLI::App &cmd);
+void setup_raft(CLI::App &cmd);
+void setup_online_dpo(CLI::App &cmd);
+}  // namespace nanorlhf::cli
+
 namespace {
 
 struct Command {
@@ -23,6 +31,15 @@ constexpr Command kCommands[] = {
     {"tokenizer", "byte-level BPE tokenizer tools (tokenizer train)", nanorlhf::cli::setup_tokenizer},
     {"pretrain", "pretrain a GPT on a {\"text\"} JSONL corpus", nanorlhf::cli::setup_pretrain},
     {"generate", "sample completions from a trained run directory", nanorlhf::cli::setup_generate},
+    {"reinforce", "REINFORCE (moving-average or RLOO baseline) on the reward model, KL to SFT",
+     nanorlhf::cli::setup_reinforce},
+    {"ppo", "PPO on the reward model: per-token KL penalty, GAE, clipped policy and value losses",
+     nanorlhf::cli::setup_ppo},
+    {"dpo", "DPO and kin (ipo, hinge/SLiC, simpo, cDPO label smoothing) on preference pairs",
+     nanorlhf::cli::setup_dpo},
+    {"raft", "RAFT: sample K per prompt, keep the best by the reward model, fine-tune on it", nanorlhf::cli::setup_raft},
+    {"online_dpo", "iterative DPO: each round samples K, pairs best vs worst by the reward model, DPO from the last round",
+     nanorlhf::cli::setup_online_dpo},
 };
 
 }  // namespace

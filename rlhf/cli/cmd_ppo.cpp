@@ -1,0 +1,23 @@
+// `nanorlhf ppo`: PPO (rlhf/trainers/ppo.h) driven by --config/--set.
+#include <cstdio>
+#include <memory>
+
+#include "rlhf/cli/common.h"
+#include "rlhf/trainers/ppo.h"
+
+namespace nanorlhf::cli {
+
+void setup_ppo(CLI::App &cmd) {
+  auto flags = std::make_shared<ConfigFlags>();
+  add_config_flags(cmd, *flags);
+  cmd.footer("\nConfig keys (--set key=value):\n" + rlhf::Config(rlhf::ppo_schema()).help_text());
+  cmd.callback([flags] {
+    rlhf::Config c(rlhf::ppo_schema());
+    if (!build_config(c, *flags)) return;
+    rlhf::run_ppo(c);
+    std::printf("wrote %s/: model.safetensors, config.json, tokenizer.json, metrics.jsonl, samples.txt\n",
+                c.str("out").c_str());
+  });
+}
+
+}  // namespace nanorlhf::cli

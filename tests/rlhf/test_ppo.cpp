@@ -1,0 +1,128 @@
+// PPO on a tiny random GPT and a toy reward built here: the first minibatch's ratio is exactly 1 with
+// no clipping, KL to the reference starts at 0, the reward rises, and bad settings are clear errors.
+#include <gtest/gtest.h>
+
+#include "rlhf/trainers/ppo.h"
+
+using namespace nanorlhf;
+using namespace nanorlhf::rlhf;
+
+namespace {
+
+nn::GPTConfig tiny_config(const nn::Tokenizer &tok) {
+  return nn::GPTConfig{.vocab = tok.vocab_size(), .ctx = 48, .d_model = 32, .n_layer = 2, .n_head = 2};
+}
+
+// The toy reward: the share of real response tokens that are ASCII bytes (< 128); random policy ~0.47.
+Tensor ascii_share(const Rollout &r) {
+  auto ids = r.gen.response_ids.to_vector<int64_t>();
+  auto m = r.gen.response_mask.to_vector<float>();
+  int64_t B = r.gen.response_ids.shape()[0], N = r.gen.response_ids.shape()[1];
+  std::vector<double> s(B, 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    double n = 0, hit = 0;
+    for (int64_t t = 0; t < N; ++t)
+      if (m[b * N + t] != 0) n += 1, hit += ids[b * N + t] < 128;
+    s[b] = n > 0 ? hit / n : 0;
+  }
+  return from_vector<double>(s, {B}).to(kFloat32);
+}
+
+std::vector<std::string> prompts(int n) {
+  std::vector<std::string> p;
+  for (int i = 0; i < n; ++i) p.push_back("q" + std::to_string(i % 5));
+  return p;
+}
+
+PPOOptions toy_options(int64_t iterations) {
+  PPOOptions o;
+  o.batch_size = 16;
+  o.minibatch_size = 8;
+  o.ppo_epochs = 4;
+  o.beta = 0.01;
+  o.sampling = {.max_new_tokens = 8, .temperature = 1.0, .missing_eos_penalty = 0.0};
+  o.optim.lr = 5e-3;
+  o.optim.weight_decay = 0;
+  o.optim.warmup = 0;
+  o.optim.schedule = "constant";
+  o.optim.steps = iterations * o.ppo_epochs * (o.batch_size / o.minibatch_size);
+  return o;
+}
+
+double mean_toy_reward(nn::GPT &policy, const nn::Tokenizer &tok) {
+  nn::GenerationConfig g{.max_new_tokens = 8, .temperature = 1.0, .seed = 99};
+  return ascii_share(sample_responses(policy, tok, prompts(64), g)).mean().item();
+}
+
+TEST(PPO, FirstMinibatchRatioIsExactlyOneAndTheToyRewardRises) {
+  manual_seed(5);
+  nn::Tokenizer tok;
+  nn::GPT policy(tiny_config(tok));
+  auto ref = frozen_copy(policy);
+  nn::ScalarModel value(tiny_config(tok));
+  value.init_backbone_from(policy);
+  const int iters = 10;
+  PPOTrainer tr(policy, *ref, value, ascii_share, tok, toy_options(iters));
+  double before = mean_toy_reward(policy, tok);
+  double first_value_loss = 0, last_value_loss = 0;
+  for (int it = 0; it < iters; ++it) {
+    Metrics m = tr.step(prompts(16));
+    if (it == 0) {
+      // pi_theta = pi_old on the first minibatch: rho = 1 exactly, nothing clipped (FORMULAS 4).
+      EXPECT_EQ(m["val/ratio_first_minibatch"], 1.0);
+      EXPECT_EQ(m["val/clipfrac_first_minibatch"], 0.0);
+      EXPECT_EQ(m["objective/kl"], 0.0) << "policy == reference before the first update";
+      first_value_loss = m["loss/value_avg"];
+    }
+    last_value_loss = m["loss/value_avg"];
+    for (const char *k : {"objective/kl", "objective/entropy", "objective/scores", "objective/rlhf_reward",
+                          "policy/clipfrac_avg", "policy/approxkl_avg", "loss/policy_avg", "loss/value_avg", "val/ratio"})
+      EXPECT_TRUE(m.count(k) && std::isfinite(m[k])) << k;
+  }
+  double after = mean_toy_reward(policy, tok);
+  EXPECT_GT(after, before + 0.1) << "toy reward " << before << " -> " << after;
+  EXPECT_LT(last_value_loss, first_value_loss) << "the value model learns the returns";
+}
+
+TEST(PPO, AdaptiveKlMovesBeta) {
+  manual_seed(6);
+  nn::Tokenizer tok;
+  nn::GPT policy(tiny_config(tok));
+  auto ref = frozen_copy(policy);
+  nn::ScalarModel value(tiny_config(tok));
+  PPOOptions o = toy_options(3);
+  o.adaptive_kl = true;
+  o.target_kl = 1.0;
+  o.kl_horizon = 100;
+  PPOTrainer tr(policy, *ref, value, ascii_share, tok, o);
+  tr.step(prompts(16));  // KL 0 < target: beta shrinks by (1 - 0.2 * 16/100)
+  EXPECT_NEAR(tr.beta(), 0.01 * (1 - 0.2 * 0.16), 1e-12);
+}
+
+TEST(PPO, BadSettingsAreClearErrors) {
+  nn::Tokenizer tok;
+  nn::GPT policy(tiny_config(tok));
+  auto ref = frozen_copy(policy);
+  nn::ScalarModel value(tiny_config(tok));
+  auto expect_error = [&](PPOOptions o, const std::string &needle) {
+    try {
+      PPOTrainer tr(policy, *ref, value, ascii_share, tok, o);
+      ADD_FAILURE() << "accepted; expected: " << needle;
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  PPOOptions o = toy_options(1);
+  o.cliprange = 0;
+  expect_error(o, "cliprange must be > 0");
+  o = toy_options(1);
+  o.beta = -1;
+  expect_error(o, "beta must be >= 0");
+  // A value model on another vocabulary.
+  nn::GPTConfig other = tiny_config(tok);
+  other.vocab = 300;
+  nn::ScalarModel wrong(other);
+  EXPECT_THROW(PPOTrainer(policy, *ref, wrong, ascii_share, tok, toy_options(1)), Error);
+}
+
+}  // namespace
