@@ -8,6 +8,13 @@
 
 #include "rlhf/cli/common.h"
 
+namespace nanorlhf::cli {  // first half of the alignment pipeline: cmd_{sft,preferences,rm,eval}.cpp
+void setup_sft(CLI::App &cmd);
+void setup_preferences(CLI::App &cmd);
+void setup_rm(CLI::App &cmd);
+void setup_eval(CLI::App &cmd);
+}  // namespace nanorlhf::cli
+
 namespace nanorlhf::cli {  // policy optimisation: cmd_{reinforce,ppo,dpo,raft,online_dpo}.cpp
 void setup_reinforce(CLI::App &cmd);
 void setup_ppo(CLI::App &cmd);
@@ -31,6 +38,11 @@ constexpr Command kCommands[] = {
     {"tokenizer", "byte-level BPE tokenizer tools (tokenizer train)", nanorlhf::cli::setup_tokenizer},
     {"pretrain", "pretrain a GPT on a {\"text\"} JSONL corpus", nanorlhf::cli::setup_pretrain},
     {"generate", "sample completions from a trained run directory", nanorlhf::cli::setup_generate},
+    {"sft", "supervised fine-tuning of a pretrained run on chat demonstrations", nanorlhf::cli::setup_sft},
+    {"preferences", "sample K responses per prompt from the SFT policy and label pairs with the noisy oracle",
+     nanorlhf::cli::setup_preferences},
+    {"rm", "train the Bradley-Terry reward model on preference pairs", nanorlhf::cli::setup_rm},
+    {"eval", "evaluate a policy against the SFT reference with the oracle", nanorlhf::cli::setup_eval},
     {"reinforce", "REINFORCE (moving-average or RLOO baseline) on the reward model, KL to SFT",
      nanorlhf::cli::setup_reinforce},
     {"ppo", "PPO on the reward model: per-token KL penalty, GAE, clipped policy and value losses",

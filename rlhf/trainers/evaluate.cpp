@@ -1,0 +1,205 @@
+// Policy evaluation with the oracle: seeded samples from the policy and the SFT reference on the
+// same prompts, oracle reward, win rate, KL to the reference (k1 on the policy's samples), samples.
+#include "rlhf/trainers/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "nanorlhf/nanorlhf.h"
+#include "rlhf/data.h"
+#include "rlhf/objectives.h"
+#include "rlhf/run_dir.h"
+#include "rlhf/trainers/pretrain.h"
+
+namespace nanorlhf::rlhf {
+
+using nlohmann::json;
+
+namespace {
+
+// max_new_tokens clamped so the longest prompt of the whole set still fits the context: the
+// clamp must not depend on how prompts are chunked, or results would.
+int64_t fitting_max_new(const nn::GPT &model, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
+                        int64_t max_new) {
+  int64_t longest = 0;
+  size_t which = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    int64_t n = (int64_t)tok.encode_prompt(prompts[i]).size();
+    if (n > longest) longest = n, which = i;
+  }
+  NR_CHECK(longest < model.config.ctx, "prompt {} (\"{}\") is {} tokens with the chat template; the context ctx = {} "
+           "leaves no room for a response", which + 1, prompts[which].substr(0, 60), longest, model.config.ctx);
+  return std::min(max_new, model.config.ctx - longest);
+}
+
+std::vector<std::string> slice(const std::vector<std::string> &v, size_t begin, size_t end) {
+  return std::vector<std::string>(v.begin() + (ptrdiff_t)begin, v.begin() + (ptrdiff_t)end);
+}
+
+std::vector<int64_t> row_lengths(const Tensor &response_mask) {
+  Tensor n = response_mask.sum({1});
+  std::vector<double> v = n.to_vector<double>();
+  return std::vector<int64_t>(v.begin(), v.end());
+}
+
+}  // namespace
+
+SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
+                                  const nn::GenerationConfig &cfg, int64_t batch) {
+  NR_CHECK(batch > 0, "sample_in_chunks: batch must be positive, got {}", batch);
+  nn::GenerationConfig g = cfg;
+  g.max_new_tokens = fitting_max_new(policy, tok, prompts, cfg.max_new_tokens);
+  SampledResponses out;
+  for (size_t i = 0, chunk = 0; i < prompts.size(); i += (size_t)batch, ++chunk) {
+    g.seed = cfg.seed + chunk;
+    Rollout r = sample_responses(policy, tok, slice(prompts, i, std::min(prompts.size(), i + (size_t)batch)), g);
+    auto len = row_lengths(r.gen.response_mask);
+    for (size_t b = 0; b < r.prompts.size(); ++b) {
+      out.prompts.push_back(r.prompts[b]);
+      out.responses.push_back(r.responses[b]);
+      out.finished.push_back(r.gen.finished[b]);
+      out.lengths.push_back(len[b]);
+    }
+  }
+  return out;
+}
+
+EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
+                    const std::vector<std::string> &prompts, const EvalOptions &opts) {
+  NR_CHECK(!prompts.empty(), "evaluate: no prompts");
+  NR_CHECK(opts.batch > 0, "evaluate: batch must be positive, got {}", opts.batch);
+  nn::GenerationConfig g{.max_new_tokens = opts.max_new_tokens, .temperature = opts.temperature};
+  g.max_new_tokens = std::min(fitting_max_new(policy, tok, prompts, opts.max_new_tokens),
+                              fitting_max_new(ref, tok, prompts, opts.max_new_tokens));
+  const bool policy_was_training = policy.is_training(), ref_was_training = ref.is_training();
+  policy.eval();
+  ref.eval();
+  NoGradGuard no_grad;
+
+  EvalResult res;
+  for (size_t i = 0, chunk = 0; i < prompts.size(); i += (size_t)opts.batch, ++chunk) {
+    std::vector<std::string> part = slice(prompts, i, std::min(prompts.size(), i + (size_t)opts.batch));
+    g.seed = opts.seed + chunk;  // the same seed for both models: a model against itself ties exactly
+    Rollout pi = sample_responses(policy, tok, part, g);
+    Rollout sft = sample_responses(ref, tok, part, g);
+    // KL(pi || pi_ref) per prompt: the k1 estimator summed over the policy's response tokens
+    // (response_logprobs is 0 after <|eos|>, so padding adds nothing).
+    Tensor kl = kl_k1(response_logprobs(policy, pi.gen, opts.temperature),
+                      response_logprobs(ref, pi.gen, opts.temperature)).sum({1});
+    std::vector<double> klv = kl.to_vector<double>();
+    std::vector<int64_t> len = row_lengths(pi.gen.response_mask);
+    for (size_t b = 0; b < part.size(); ++b) {
+      EvalRow row;
+      row.prompt = part[b];
+      row.response = pi.responses[b];
+      row.ref_response = sft.responses[b];
+      row.finished = pi.gen.finished[b];
+      row.ref_finished = sft.gen.finished[b];
+      row.score = oracle.score(row.prompt, row.response, row.finished);
+      row.ref_score = oracle.score(row.prompt, row.ref_response, row.ref_finished);
+      row.kl = klv[b];
+      row.length = len[b];
+      res.rows.push_back(std::move(row));
+    }
+  }
+  policy.train(policy_was_training);
+  ref.train(ref_was_training);
+
+  // Sums first, one division last: a tie of n prompts is exactly 0.5, whatever n.
+  for (const EvalRow &r : res.rows) {
+    res.oracle_reward += r.score.total;
+    res.ref_oracle_reward += r.ref_score.total;
+    res.win_rate += r.score.total > r.ref_score.total ? 1.0 : r.score.total == r.ref_score.total ? 0.5 : 0.0;
+    res.kl_to_ref += r.kl;
+    res.response_length += double(r.length);
+    res.finished += r.finished ? 1.0 : 0.0;
+    res.helpful += r.score.helpful;
+    res.honest += r.score.honest;
+    res.harmless += r.score.harmless;
+  }
+  const double n = double(res.rows.size());
+  for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
+                    &res.finished, &res.helpful, &res.honest, &res.harmless})
+    *v /= n;
+  return res;
+}
+
+std::string side_by_side(const EvalResult &r, int64_t n) {
+  std::string s;
+  for (int64_t i = 0; i < std::min<int64_t>(n, (int64_t)r.rows.size()); ++i) {
+    const EvalRow &row = r.rows[(size_t)i];
+    auto resp = [](const std::string &text, bool finished) { return text + (finished ? "" : " [no <|eos|>]"); };
+    s += fmt::format("[{}] user:   {}\n    policy: {}\n            oracle {:+.2f} ({})  kl {:+.2f}\n    sft:    {}\n"
+                     "            oracle {:+.2f} ({})\n\n",
+                     i + 1, row.prompt, resp(row.response, row.finished), row.score.total, row.score.reason, row.kl,
+                     resp(row.ref_response, row.ref_finished), row.ref_score.total, row.ref_score.reason);
+  }
+  return s;
+}
+
+std::vector<ConfigKey> evaluate_schema() {
+  const EvalOptions d;
+  return {
+      {"policy", "runs/ppo", "run directory of the policy to evaluate"},
+      {"ref", "runs/sft", "run directory of the SFT reference (win rate and KL are against it)"},
+      {"prompts", "data/eval_prompts.jsonl", "held-out prompts: JSONL of {\"prompt\": ...}"},
+      {"world", "data", "world folder (world.json) whose oracle scores the responses"},
+      {"out", "runs/eval", "run directory for metrics.jsonl, eval.json, samples.txt"},
+      {"n_prompts", 0, "evaluate the first N prompts; 0 = all", 0.0},
+      {"max_new_tokens", d.max_new_tokens, "max response tokens", 1.0},
+      {"temperature", d.temperature, "sampling temperature; log-probs for the KL use the same", 0.0, std::nullopt, true},
+      {"seed", (int64_t)d.seed, "sampling seed (the same for policy and reference)", 0.0},
+      {"batch", d.batch, "prompts per generate call", 1.0},
+      {"samples", 10, "side-by-side samples written to samples.txt", 0.0},
+      {"device", "cpu", "cpu, cuda or cuda:N"},
+  };
+}
+
+EvalResult run_evaluate(const Config &c) {
+  const Device dev = Device::parse(c.str("device"));
+  LoadedModel policy = load_gpt_run(c.str("policy"), dev);
+  LoadedModel ref = load_gpt_run(c.str("ref"), dev);
+  NR_CHECK(policy.tokenizer.merges() == ref.tokenizer.merges(),
+           "the policy '{}' and the reference '{}' use different tokenizers", c.str("policy"), c.str("ref"));
+  NR_CHECK(policy.model->config.vocab == ref.model->config.vocab,
+           "the policy '{}' (vocab {}) and the reference '{}' (vocab {}) have different vocabularies", c.str("policy"),
+           policy.model->config.vocab, c.str("ref"), ref.model->config.vocab);
+  Oracle oracle = Oracle::from_world_dir(c.str("world"));
+  std::vector<std::string> prompts;
+  for (auto &p : read_prompts_jsonl(c.str("prompts"))) prompts.push_back(std::move(p.prompt));
+  NR_CHECK(!prompts.empty(), "{}: no prompts", c.str("prompts"));
+  if (c.integer("n_prompts") > 0 && (size_t)c.integer("n_prompts") < prompts.size()) prompts.resize((size_t)c.integer("n_prompts"));
+
+  EvalOptions o;
+  o.max_new_tokens = c.integer("max_new_tokens");
+  o.temperature = c.num("temperature");
+  o.seed = uint64_t(c.integer("seed"));
+  o.batch = c.integer("batch");
+  EvalResult r = evaluate(*policy.model, *ref.model, policy.tokenizer, oracle, prompts, o);
+
+  RunDir run(c.str("out"));
+  run.write_config(c.resolved());
+  json m = {{"step", 0},
+            {"eval/oracle_reward", r.oracle_reward},
+            {"eval/ref_oracle_reward", r.ref_oracle_reward},
+            {"eval/win_rate_vs_sft", r.win_rate},
+            {"eval/kl_to_ref", r.kl_to_ref},
+            {"eval/response_length", r.response_length},
+            {"eval/finished", r.finished},
+            {"eval/helpful", r.helpful},
+            {"eval/honest", r.honest},
+            {"eval/harmless", r.harmless},
+            {"eval/prompts", (int64_t)r.rows.size()}};
+  run.log_metrics(m);
+  json summary = m;
+  summary.erase("step");
+  summary["policy"] = c.str("policy");
+  summary["ref"] = c.str("ref");
+  run.write_text("eval.json", summary.dump(2) + "\n");
+  run.write_text("samples.txt", side_by_side(r, c.integer("samples")));
+  return r;
+}
+
+}  // namespace nanorlhf::rlhf

@@ -1,0 +1,66 @@
+// Evaluation of a policy against the SFT reference on held-out prompts with the oracle: mean oracle
+// reward, win rate vs SFT, KL to the reference, response length, and side-by-side samples.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nn/gpt.h"
+#include "nn/tokenizer.h"
+#include "rlhf/config.h"
+#include "rlhf/oracle.h"
+#include "rlhf/rollout.h"
+
+namespace nanorlhf::rlhf {
+
+// One response per prompt, sampled `batch` prompts per generate call; chunk i is seeded with
+// cfg.seed + i, so the same prompts, model and seed give the same responses whatever else runs.
+struct SampledResponses {
+  std::vector<std::string> prompts, responses;
+  std::vector<bool> finished;    // ended with <|eos|>
+  std::vector<int64_t> lengths;  // response tokens (incl. <|eos|>)
+};
+SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
+                                  const nn::GenerationConfig &cfg, int64_t batch);
+
+struct EvalRow {
+  std::string prompt, response, ref_response;
+  bool finished = false, ref_finished = false;
+  HHHScore score, ref_score;  // oracle scores of the two responses
+  double kl = 0;              // sum_t log pi(y_t) - log pi_ref(y_t) on the policy's response (k1)
+  int64_t length = 0;         // response tokens (incl. <|eos|>)
+};
+
+struct EvalResult {
+  double oracle_reward = 0;      // eval/oracle_reward: mean oracle total of the policy's responses
+  double ref_oracle_reward = 0;  // eval/ref_oracle_reward: the same for the reference
+  double win_rate = 0;           // eval/win_rate_vs_sft: oracle prefers the policy's response; ties count 1/2
+  double kl_to_ref = 0;          // eval/kl_to_ref: mean over prompts of the summed k1 estimator
+  double response_length = 0;    // eval/response_length: mean response tokens
+  double finished = 0;           // eval/finished: share of responses that ended with <|eos|>
+  double helpful = 0, honest = 0, harmless = 0;  // eval/helpful, ...: means of the oracle's criteria
+  std::vector<EvalRow> rows;
+};
+
+struct EvalOptions {
+  int64_t max_new_tokens = 48;
+  double temperature = 1.0;  // sampling and log-prob temperature (the KL is that of the tempered models)
+  uint64_t seed = 1;
+  int64_t batch = 50;        // prompts per generate call
+};
+
+// Samples from `policy` and `ref` with the same seeds, scores both with the oracle (noiseless) and
+// estimates KL(pi || pi_ref) on the policy's own samples. Deterministic in (models, prompts, options).
+EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
+                    const std::vector<std::string> &prompts, const EvalOptions &opts);
+
+// Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
+std::string side_by_side(const EvalResult &r, int64_t n);
+
+// policy, ref, prompts, world, out, n_prompts, max_new_tokens, temperature, seed, batch, samples, device.
+std::vector<ConfigKey> evaluate_schema();
+// Loads both run directories, evaluates, writes config.json, metrics.jsonl (one record, TRL-style
+// eval/ names), eval.json and samples.txt to `out`.
+EvalResult run_evaluate(const Config &c);
+
+}  // namespace nanorlhf::rlhf

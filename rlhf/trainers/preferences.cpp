@@ -1,0 +1,137 @@
+// Preference data: K samples per prompt from the SFT policy at temperature ~1, every pair of distinct
+// responses labelled by one noisy oracle annotator, split by prompt into train and held-out files.
+#include "rlhf/trainers/preferences.h"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "rlhf/data.h"
+#include "rlhf/oracle.h"
+#include "rlhf/run_dir.h"
+#include "rlhf/trainers/evaluate.h"
+#include "rlhf/trainers/pretrain.h"
+
+namespace nanorlhf::rlhf {
+
+using nlohmann::json;
+
+std::vector<ConfigKey> preferences_schema() {
+  return {
+      {"policy", "runs/sft", "run directory of the policy that writes the responses (the SFT model)"},
+      {"prompts", "data/prompts.jsonl", "prompts: JSONL of {\"prompt\": ...}"},
+      {"world", "data", "world folder (world.json) of the oracle that labels the pairs"},
+      {"out", "runs/preferences", "folder for train.jsonl, heldout.jsonl, config.json, metrics.jsonl"},
+      {"k", 4, "responses sampled per prompt", 2.0},
+      {"pairs_per_prompt", 0, "pairs kept per prompt, drawn from the K(K-1)/2; 0 = all", 0.0},
+      {"heldout_fraction", 0.1, "share of prompts whose pairs go to heldout.jsonl", 0.0, 0.9},
+      {"max_prompts", 0, "use the first N prompts; 0 = all", 0.0},
+      {"max_new_tokens", 48, "max response tokens (a response cut there is unfinished)", 1.0},
+      {"temperature", 1.0, "sampling temperature", 0.0, std::nullopt, true},
+      {"label_temperature", Oracle::kDefaultTemperature,
+       "Bradley-Terry temperature of the oracle annotator (noise of the labels)", 0.0, std::nullopt, true},
+      {"seed", 1, "seed of the samples, the split and the labels", 0.0},
+      {"batch", 64, "responses per generate call", 1.0},
+      {"device", "cpu", "cpu, cuda or cuda:N"},
+  };
+}
+
+PreferencesResult run_preferences(const Config &c, bool quiet) {
+  const Device dev = Device::parse(c.str("device"));
+  const int64_t K = c.integer("k"), per_prompt = c.integer("pairs_per_prompt");
+  const uint64_t seed = uint64_t(c.integer("seed"));
+  const double label_t = c.num("label_temperature");
+  LoadedModel policy = load_gpt_run(c.str("policy"), dev);
+  Oracle oracle = Oracle::from_world_dir(c.str("world"));
+  std::vector<std::string> prompts;
+  for (auto &p : read_prompts_jsonl(c.str("prompts"))) prompts.push_back(std::move(p.prompt));
+  NR_CHECK(!prompts.empty(), "{}: no prompts", c.str("prompts"));
+  if (c.integer("max_prompts") > 0 && (size_t)c.integer("max_prompts") < prompts.size())
+    prompts.resize((size_t)c.integer("max_prompts"));
+
+  // K copies of each prompt side by side: one generate call samples them independently.
+  std::vector<std::string> expanded;
+  for (const auto &p : prompts)
+    for (int64_t j = 0; j < K; ++j) expanded.push_back(p);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!quiet) std::fprintf(stderr, "preferences: sampling %zu responses (%zu prompts x %lld)...\n", expanded.size(),
+                           prompts.size(), (long long)K);
+  nn::GenerationConfig g{.max_new_tokens = c.integer("max_new_tokens"), .temperature = c.num("temperature"), .seed = seed};
+  SampledResponses s = sample_in_chunks(*policy.model, policy.tokenizer, expanded, g, c.integer("batch"));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Held-out prompts: a seeded share, so the reward model is evaluated on prompts it never saw.
+  std::vector<bool> heldout(prompts.size(), false);
+  const size_t n_held = size_t(double(prompts.size()) * c.num("heldout_fraction") + 0.5);
+  std::vector<size_t> order = shuffled_indices(prompts.size(), seed);
+  for (size_t i = 0; i < n_held; ++i) heldout[order[i]] = true;
+
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 7);  // the annotator's coin flips
+  PreferencesResult res;
+  std::vector<json> train, held;
+  double score_sum = 0;
+  int64_t agree = 0, decided = 0, finished = 0;
+  std::vector<double> scores(s.responses.size());
+  for (size_t i = 0; i < s.responses.size(); ++i) {
+    scores[i] = oracle.score(s.prompts[i], s.responses[i], s.finished[i]).total;
+    score_sum += scores[i];
+    finished += s.finished[i];
+  }
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    std::vector<std::pair<size_t, size_t>> pairs;
+    for (int64_t a = 0; a < K; ++a)
+      for (int64_t b = a + 1; b < K; ++b) pairs.emplace_back(p * K + a, p * K + b);
+    if (per_prompt > 0 && (size_t)per_prompt < pairs.size()) {
+      rand_shuffle(rng, pairs);
+      pairs.resize((size_t)per_prompt);
+    }
+    for (auto [a, b] : pairs) {
+      if (s.responses[a] == s.responses[b]) {
+        ++res.identical_skipped;
+        continue;
+      }
+      const int label = oracle.label_pair(prompts[p], s.responses[a], s.finished[a], s.responses[b], s.finished[b],
+                                          label_t, rng);
+      const size_t w = label == 0 ? a : b, l = label == 0 ? b : a;
+      if (scores[a] != scores[b]) {
+        ++decided;
+        agree += scores[w] > scores[l];
+      }
+      json rec = {{"prompt", prompts[p]},
+                  {"chosen", s.responses[w]},
+                  {"rejected", s.responses[l]},
+                  {"chosen_finished", bool(s.finished[w])},
+                  {"rejected_finished", bool(s.finished[l])}};
+      (heldout[p] ? held : train).push_back(std::move(rec));
+    }
+  }
+  NR_CHECK(!train.empty(), "preferences: every pair had two identical responses; raise k or temperature");
+
+  RunDir run(c.str("out"));
+  run.write_config(c.resolved());
+  res.train_path = run.path("train.jsonl");
+  res.heldout_path = run.path("heldout.jsonl");
+  write_jsonl(res.train_path, train);
+  write_jsonl(res.heldout_path, held);
+  res.train_pairs = (int64_t)train.size();
+  res.heldout_pairs = (int64_t)held.size();
+  res.label_agreement = decided ? double(agree) / double(decided) : 0.0;
+  res.mean_oracle_score = score_sum / double(s.responses.size());
+  run.log_metrics({{"step", 0},
+                   {"pairs/train", res.train_pairs},
+                   {"pairs/heldout", res.heldout_pairs},
+                   {"pairs/identical_skipped", res.identical_skipped},
+                   {"labels/agreement_with_oracle", res.label_agreement},
+                   {"samples/oracle_score", res.mean_oracle_score},
+                   {"samples/finished", double(finished) / double(s.responses.size())},
+                   {"samples/seconds", secs}});
+  if (!quiet)
+    std::fprintf(stderr,
+                 "preferences: %lld train + %lld held-out pairs (%lld identical skipped) in %.1fs; labels agree with the "
+                 "noiseless oracle on %.1f%% of decided pairs; mean oracle score %.2f\n",
+                 (long long)res.train_pairs, (long long)res.heldout_pairs, (long long)res.identical_skipped, secs,
+                 100 * res.label_agreement, res.mean_oracle_score);
+  return res;
+}
+
+}  // namespace nanorlhf::rlhf

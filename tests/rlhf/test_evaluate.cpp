@@ -1,0 +1,142 @@
+// Evaluation: deterministic for a seed, a model against itself ties (win rate 1/2, KL 0), win rates
+// of A vs B and B vs A add to 1, the KL is the k1 sum of sequence log-probs, and the run files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nanorlhf/nanorlhf.h"
+#include "nn/losses.h"
+#include "rlhf/data.h"
+#include "rlhf/trainers/evaluate.h"
+#include "rlhf/trainers/pretrain.h"
+#include "rlhf/world.h"
+
+using namespace nanorlhf;
+namespace fs = std::filesystem;
+
+namespace {
+
+nn::GPTConfig micro(const nn::Tokenizer &tok) {
+  return {.vocab = tok.vocab_size(), .ctx = 96, .d_model = 32, .n_layer = 2, .n_head = 2};
+}
+
+struct Fixture {
+  nn::Tokenizer tok;
+  rlhf::World world;
+  std::vector<std::string> prompts;
+  Fixture() {
+    rlhf::WorldConfig wc;
+    wc.n_pretrain_docs = 10;
+    wc.n_sft = 5;
+    wc.n_prompts = 10;
+    wc.n_eval_prompts = 12;
+    world = rlhf::make_world(wc);
+    prompts = world.eval_prompts;
+  }
+};
+
+rlhf::EvalOptions opts() { return {.max_new_tokens = 16, .temperature = 1.0, .seed = 9, .batch = 5}; }
+
+bool same(const rlhf::EvalResult &a, const rlhf::EvalResult &b) {
+  if (a.rows.size() != b.rows.size()) return false;
+  for (size_t i = 0; i < a.rows.size(); ++i)
+    if (a.rows[i].response != b.rows[i].response || a.rows[i].ref_response != b.rows[i].ref_response ||
+        a.rows[i].kl != b.rows[i].kl)
+      return false;
+  return a.oracle_reward == b.oracle_reward && a.win_rate == b.win_rate && a.kl_to_ref == b.kl_to_ref;
+}
+
+}  // namespace
+
+TEST(Evaluate, AModelAgainstItselfTiesAndRunsAreDeterministic) {
+  Fixture f;
+  rlhf::Oracle oracle(f.world.kb);
+  manual_seed(1);
+  nn::GPT gpt(micro(f.tok));
+  rlhf::EvalResult a = rlhf::evaluate(gpt, gpt, f.tok, oracle, f.prompts, opts());
+  ASSERT_EQ(a.rows.size(), f.prompts.size());
+  EXPECT_EQ(a.win_rate, 0.5);
+  EXPECT_EQ(a.kl_to_ref, 0.0);
+  EXPECT_EQ(a.oracle_reward, a.ref_oracle_reward);
+  EXPECT_GT(a.response_length, 0.0);
+  manual_seed(12345);  // the global stream does not matter: sampling is seeded by the options
+  rlhf::EvalResult b = rlhf::evaluate(gpt, gpt, f.tok, oracle, f.prompts, opts());
+  EXPECT_TRUE(same(a, b));
+  // Another seed samples other responses.
+  rlhf::EvalOptions o = opts();
+  o.seed = 10;
+  rlhf::EvalResult c = rlhf::evaluate(gpt, gpt, f.tok, oracle, f.prompts, o);
+  EXPECT_FALSE(same(a, c));
+}
+
+// A's samples against B's are B's against A's (same seeds), so the two win rates add to 1; and the
+// KL of each row is the difference of the two models' sequence log-probs of A's response.
+TEST(Evaluate, WinRatesAreSymmetricAndKlIsTheLogRatio) {
+  Fixture f;
+  rlhf::Oracle oracle(f.world.kb);
+  manual_seed(2);
+  nn::GPT a(micro(f.tok)), b(micro(f.tok));
+  rlhf::EvalResult ab = rlhf::evaluate(a, b, f.tok, oracle, f.prompts, opts());
+  rlhf::EvalResult ba = rlhf::evaluate(b, a, f.tok, oracle, f.prompts, opts());
+  EXPECT_DOUBLE_EQ(ab.win_rate + ba.win_rate, 1.0);
+  EXPECT_NEAR(ab.oracle_reward, ba.ref_oracle_reward, 1e-12);
+  NoGradGuard ng;
+  double mean_kl = 0;
+  int checked = 0;
+  for (const auto &row : ab.rows) {
+    std::vector<int64_t> ids = f.tok.encode_prompt(row.prompt);
+    const int64_t P = (int64_t)ids.size();
+    // The response tokens again: byte-level ids re-encode exactly unless a special token was
+    // dropped by the decode, which the length check catches.
+    std::vector<int64_t> resp = row.finished ? f.tok.encode_completion(row.response) : f.tok.encode(row.response, false);
+    if ((int64_t)resp.size() != row.length) continue;
+    ids.insert(ids.end(), resp.begin(), resp.end());
+    const int64_t T = (int64_t)ids.size();
+    std::vector<float> m(T, 0.f);
+    for (int64_t t = P; t < T; ++t) m[t] = 1.f;
+    Tensor x = from_vector<int64_t>(ids, {1, T}), mask = from_vector<float>(m, {1, T});
+    double lp_a = nn::sequence_logprobs(a.forward(x), x, mask).item();
+    double lp_b = nn::sequence_logprobs(b.forward(x), x, mask).item();
+    EXPECT_NEAR(row.kl, lp_a - lp_b, 1e-3) << row.prompt << " -> " << row.response;
+    ++checked;
+  }
+  EXPECT_GE(checked, 3);
+  for (const auto &row : ab.rows) mean_kl += row.kl / double(ab.rows.size());
+  EXPECT_NEAR(ab.kl_to_ref, mean_kl, 1e-6);
+}
+
+TEST(Evaluate, RunWritesMetricsAndSamples) {
+  Fixture f;
+  fs::path dir = fs::temp_directory_path() / ("nanorlhf_test_eval_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  rlhf::write_world(f.world, (dir / "data").string());
+  manual_seed(3);
+  nn::GPT gpt(micro(f.tok));
+  rlhf::save_gpt_run((dir / "sft").string(), gpt, f.tok, nlohmann::json::object());
+  rlhf::Config c(rlhf::evaluate_schema());
+  c.set("policy=" + (dir / "sft").string());
+  c.set("ref=" + (dir / "sft").string());
+  c.set("prompts=" + (dir / "data/eval_prompts.jsonl").string());
+  c.set("world=" + (dir / "data").string());
+  c.set("out=" + (dir / "eval").string());
+  c.set("n_prompts=6");
+  c.set("max_new_tokens=12");
+  c.set("samples=3");
+  rlhf::EvalResult r = rlhf::run_evaluate(c);
+  EXPECT_EQ(r.rows.size(), 6u);
+  EXPECT_EQ(r.win_rate, 0.5);
+  auto lines = rlhf::read_jsonl((dir / "eval/metrics.jsonl").string());
+  ASSERT_EQ(lines.size(), 1u);
+  for (auto key : {"eval/oracle_reward", "eval/win_rate_vs_sft", "eval/kl_to_ref", "eval/response_length"})
+    EXPECT_TRUE(lines[0].second.contains(key)) << key;
+  EXPECT_EQ(lines[0].second["eval/win_rate_vs_sft"].get<double>(), 0.5);
+  std::ifstream s(dir / "eval/samples.txt");
+  std::string text((std::istreambuf_iterator<char>(s)), {});
+  EXPECT_NE(text.find("[3] user:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("[4] user:"), std::string::npos);
+  rlhf::EvalResult again = rlhf::run_evaluate(c);
+  EXPECT_TRUE(same(r, again));
+  fs::remove_all(dir);
+}
