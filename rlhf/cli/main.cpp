@@ -13,6 +13,7 @@ void setup_sft(CLI::App &cmd);
 void setup_preferences(CLI::App &cmd);
 void setup_rm(CLI::App &cmd);
 void setup_eval(CLI::App &cmd);
+void setup_pipeline(CLI::App &cmd);
 }  // namespace nanorlhf::cli
 
 namespace nanorlhf::cli {  // policy optimisation: cmd_{reinforce,ppo,dpo,raft,online_dpo}.cpp
@@ -43,6 +44,8 @@ constexpr Command kCommands[] = {
      nanorlhf::cli::setup_preferences},
     {"rm", "train the Bradley-Terry reward model on preference pairs", nanorlhf::cli::setup_rm},
     {"eval", "evaluate a policy against the SFT reference with the oracle", nanorlhf::cli::setup_eval},
+    {"pipeline", "the whole pipeline from one config: world, pretrain, SFT, preferences, RM, REINFORCE, PPO, DPO, eval",
+     nanorlhf::cli::setup_pipeline},
     {"reinforce", "REINFORCE (moving-average or RLOO baseline) on the reward model, KL to SFT",
      nanorlhf::cli::setup_reinforce},
     {"ppo", "PPO on the reward model: per-token KL penalty, GAE, clipped policy and value losses",

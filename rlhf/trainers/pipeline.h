@@ -1,0 +1,28 @@
+// The whole alignment pipeline from one config: world -> pretrain -> SFT -> preferences -> reward
+// model -> REINFORCE, PPO, DPO -> evaluation of every stage, with summary.json and report.html.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rlhf/config.h"
+
+namespace nanorlhf::rlhf {
+
+// out, seed, stages, world.*, and every stage's own keys under its name (pretrain.*, sft.*,
+// preferences.*, rm.*, reinforce.*, ppo.*, dpo.*, eval.*), minus the paths the pipeline wires.
+std::vector<ConfigKey> pipeline_schema();
+
+struct PipelineResult {
+  nlohmann::json summary;  // one object per stage: stage, oracle_score, win_rate_vs_sft, kl_to_sft, seconds (+ rm_accuracy)
+  std::string out;
+};
+
+// Runs the stages in order; each writes its run directory under `out`. quiet: no progress lines.
+PipelineResult run_pipeline(const Config &c, bool quiet = false);
+
+// The summary as a fixed-width text table (what `nanorlhf pipeline` prints).
+std::string summary_table(const nlohmann::json &summary);
+
+}  // namespace nanorlhf::rlhf
