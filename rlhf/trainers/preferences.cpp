@@ -90,6 +90,9 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
         ++res.identical_skipped;
         continue;
       }
+      // An empty response (EOS first, or only special tokens) is not a TRL preference record: the
+      // readers reject "" (rlhf/data.h), so such a pair would make the whole file unreadable.
+      if (s.responses[a].empty() || s.responses[b].empty()) continue;
       const int label = oracle.label_pair(prompts[p], s.responses[a], s.finished[a], s.responses[b], s.finished[b],
                                           label_t, rng);
       const size_t w = label == 0 ? a : b, l = label == 0 ? b : a;
