@@ -179,7 +179,9 @@ std::vector<ConfigKey> dpo_schema() {
   }
   s.insert(s.begin() + 1, ConfigKey{"data", "runs/preferences/train.jsonl",
                                     "preference pairs: JSONL of {\"prompt\", \"chosen\", \"rejected\"}"});
-  s.push_back({"loss_type", "sigmoid", "sigmoid (DPO), ipo, hinge (SLiC-HF) or simpo (reference-free)"});
+  s.insert(s.begin() + 2, ConfigKey{"ref", "", "run directory of the frozen reference; empty = the initial policy"});
+  s.push_back({"loss_type", "sigmoid",
+               "sigmoid (DPO), ipo, hinge (SLiC-HF) or simpo (reference-free; drifts faster: use lr ~1e-5)"});
   s.push_back({"label_smoothing", 0.0, "cDPO: the assumed share of flipped labels (sigmoid only)", 0.0, 0.49});
   s.push_back({"simpo_beta", 2.0, "SimPO beta (reward = beta * mean token log-prob)", 0.0, std::nullopt, true});
   s.push_back({"simpo_gamma", 0.5, "SimPO target margin gamma", 0.0});
@@ -196,6 +198,14 @@ Metrics run_dpo(const Config &c, bool quiet) {
   SamplingRun run(c, "dpo", quiet);  // policy + frozen reference, oracle evaluation, run directory
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
+  if (!c.str("ref").empty()) {  // a reference other than the initial policy (also the evaluation's baseline)
+    LoadedModel r = load_gpt_run(c.str("ref"), run.device);
+    NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer.vocab_size() == tok.vocab_size(),
+             "dpo: reference {} (model {}, {} tokenizer tokens) does not read the policy's tokens (model {}, {})",
+             c.str("ref"), r.model->config.to_json().dump(), r.tokenizer.vocab_size(), policy.config.to_json().dump(),
+             tok.vocab_size());
+    run.ref = frozen_copy(*r.model);
+  }
   std::vector<TokenizedPair> pairs = read_tokenized_pairs(c.str("data"), tok, policy.config.ctx);
   NR_CHECK(!pairs.empty(), "{}: no preference pairs", c.str("data"));
 

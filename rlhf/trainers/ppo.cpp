@@ -190,9 +190,12 @@ std::vector<ConfigKey> ppo_schema() {
   s.push_back({"adaptive_kl", false, "adapt beta towards target_kl (Ziegler et al. 2019); false = fixed beta"});
   s.push_back({"target_kl", 6.0, "target sequence KL of the adaptive controller (nats)", 0.0, std::nullopt, true});
   s.push_back({"kl_horizon", 10000, "horizon of the adaptive controller", 1.0});
+  // Measured on the default world (d 128, 4 layers, RM at ~71% oracle agreement): lr 1e-5 with 16
+  // updates per batch gained the most oracle score; 3e-5 and 1e-4 drifted further (KL 5-8 nats) and
+  // gamed the reward model. ~35 s on 2 cores.
   set_default(s, "steps", 30);
   set_default(s, "batch_size", 32);
-  set_default(s, "lr", 3e-5);
+  set_default(s, "lr", 1e-5);
   return s;
 }
 
