@@ -166,12 +166,13 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
       {"preferences", {{"policy", dir("sft")}, {"prompts", world + "/prompts.jsonl"}, {"world", world}, {"out", dir("preferences")}}},
       {"rm", {{"sft", dir("sft")}, {"data", dir("preferences") + "/train.jsonl"}, {"eval_data", dir("preferences") + "/heldout.jsonl"},
               {"world", world}, {"out", dir("rm")}}},
+      // world = "": the trainers skip their own final oracle evaluation; the pipeline evaluates every stage below.
       {"reinforce", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-                     {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", dir("reinforce")}}},
+                     {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("reinforce")}}},
       {"ppo", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-               {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", dir("ppo")}}},
+               {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("ppo")}}},
       {"dpo", {{"data", dir("preferences") + "/train.jsonl"}, {"policy", dir("sft")}, {"ref", dir("sft")}, {"out", dir("dpo")},
-               {"world", world}, {"eval_prompts", world + "/eval_prompts.jsonl"}}},
+               {"world", ""}, {"eval_prompts", world + "/eval_prompts.jsonl"}}},
   };
   auto find_stage = [](const std::string &n) -> const Stage & {
     for (auto &st : stages()) if (n == st.name) return st;
