@@ -91,6 +91,7 @@ std::vector<ConfigKey> pipeline_schema() {
       {"world.seed", 1234, "seed of the synthetic world", 0.0},
       {"world.n_pretrain_docs", 16000, "pretraining documents", 1.0},
       {"world.n_sft", 300, "SFT demonstrations", 1.0},
+      {"world.sft_kinds", "fact,count,repeat", "prompt kinds the SFT demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)"},
       {"world.n_prompts", 1000, "preference/RL prompts", 1.0},
       {"world.n_eval_prompts", 200, "held-out evaluation prompts", 1.0},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
@@ -154,6 +155,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   wc.seed = (uint64_t)c.integer("world.seed");
   wc.n_pretrain_docs = (int)c.integer("world.n_pretrain_docs");
   wc.n_sft = (int)c.integer("world.n_sft");
+  wc.sft_kinds = c.str("world.sft_kinds");
   wc.n_prompts = (int)c.integer("world.n_prompts");
   wc.n_eval_prompts = (int)c.integer("world.n_eval_prompts");
   std::string world = dir("world");
