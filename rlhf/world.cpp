@@ -493,6 +493,7 @@ json config_to_json(const WorldConfig& c) {
           {"pretrain_multi_turn_fraction", c.pretrain_multi_turn_fraction},
           {"n_sft", c.n_sft},
           {"sft_multi_turn_fraction", c.sft_multi_turn_fraction},
+          {"sft_kinds", c.sft_kinds},
           {"n_prompts", c.n_prompts},
           {"n_eval_prompts", c.n_eval_prompts},
           {"eval_holdout_fraction", c.eval_holdout_fraction}};
@@ -509,6 +510,7 @@ WorldConfig config_from_json(const json& j) {
   c.pretrain_multi_turn_fraction = j.value("pretrain_multi_turn_fraction", c.pretrain_multi_turn_fraction);
   c.n_sft = j.value("n_sft", c.n_sft);
   c.sft_multi_turn_fraction = j.value("sft_multi_turn_fraction", c.sft_multi_turn_fraction);
+  c.sft_kinds = j.value("sft_kinds", c.sft_kinds);
   c.n_prompts = j.value("n_prompts", c.n_prompts);
   c.n_eval_prompts = j.value("n_eval_prompts", c.n_eval_prompts);
   c.eval_holdout_fraction = j.value("eval_holdout_fraction", c.eval_holdout_fraction);
@@ -592,6 +594,28 @@ std::vector<json> read_jsonl(const std::filesystem::path& path) {
 
 }  // namespace
 
+namespace {
+// Whether `kind` is in the comma-separated list (unknown names are an error listing the valid ones).
+bool kind_listed(const std::string& list, PromptKind kind) {
+  bool hit = false;
+  size_t p = 0;
+  while (p <= list.size()) {
+    size_t q = list.find(',', p);
+    std::string name = list.substr(p, q == std::string::npos ? std::string::npos : q - p);
+    if (!name.empty()) {
+      bool known = false;
+      for (int k = 0; k < kNumPromptKinds; ++k) known = known || name == kind_name(PromptKind(k));
+      if (!known)
+        throw std::invalid_argument("world: unknown prompt kind '" + name + "' in sft_kinds; valid: fact, unknown_fact, greet, count, repeat, harmful");
+      hit = hit || name == kind_name(kind);
+    }
+    if (q == std::string::npos) break;
+    p = q + 1;
+  }
+  return hit;
+}
+}  // namespace
+
 World make_world(const WorldConfig& cfg) {
   World w;
   w.config = cfg;
@@ -638,8 +662,14 @@ World make_world(const WorldConfig& cfg) {
     }
   }
 
-  {  // SFT demonstrations: good responses only
-    PromptStream stream(train_pool, sft_rng);
+  {  // SFT demonstrations: good responses only, on the kinds in cfg.sft_kinds
+    std::array<std::vector<Prompt>, kNumPromptKinds> sft_pool;
+    bool any = false;
+    for (int k = 0; k < kNumPromptKinds; ++k)
+      if (kind_listed(cfg.sft_kinds, PromptKind(k))) { sft_pool[k] = train_pool[k]; any = any || !sft_pool[k].empty(); }
+    if (!any && cfg.n_sft > 0)
+      throw std::invalid_argument("world: sft_kinds '" + cfg.sft_kinds + "' names no prompt kind; valid: fact, unknown_fact, greet, count, repeat, harmful");
+    PromptStream stream(sft_pool, sft_rng);
     for (int i = 0; i < cfg.n_sft; ++i) {
       int turns = rand_unit(sft_rng) < cfg.sft_multi_turn_fraction ? 2 : 1;
       std::vector<Message> msgs;

@@ -123,6 +123,10 @@ struct WorldConfig {
   double pretrain_multi_turn_fraction = 0.15;
   int n_sft = 300;
   double sft_multi_turn_fraction = 0.2;
+  // Prompt kinds the SFT demonstrations cover, comma-separated kind names. Written answers are
+  // costly, so by default they cover the everyday tasks only; saying "I am not sure" and declining
+  // harmful requests are left for the preference stage to teach (the lecture's case for RLHF).
+  std::string sft_kinds = "fact,count,repeat";
   int n_prompts = 1000;              // preference prompts
   int n_eval_prompts = 200;
   double eval_holdout_fraction = 0.3;  // share of distinct prompts reserved for evaluation

@@ -91,6 +91,7 @@ std::vector<ConfigKey> pipeline_schema() {
       {"world.seed", 1234, "seed of the synthetic world", 0.0},
       {"world.n_pretrain_docs", 16000, "pretraining documents", 1.0},
       {"world.n_sft", 300, "SFT demonstrations", 1.0},
+      {"world.sft_kinds", "fact,count,repeat", "prompt kinds the SFT demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)"},
       {"world.n_prompts", 1000, "preference/RL prompts", 1.0},
       {"world.n_eval_prompts", 200, "held-out evaluation prompts", 1.0},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
@@ -154,6 +155,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   wc.seed = (uint64_t)c.integer("world.seed");
   wc.n_pretrain_docs = (int)c.integer("world.n_pretrain_docs");
   wc.n_sft = (int)c.integer("world.n_sft");
+  wc.sft_kinds = c.str("world.sft_kinds");
   wc.n_prompts = (int)c.integer("world.n_prompts");
   wc.n_eval_prompts = (int)c.integer("world.n_eval_prompts");
   std::string world = dir("world");
@@ -166,12 +168,13 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
       {"preferences", {{"policy", dir("sft")}, {"prompts", world + "/prompts.jsonl"}, {"world", world}, {"out", dir("preferences")}}},
       {"rm", {{"sft", dir("sft")}, {"data", dir("preferences") + "/train.jsonl"}, {"eval_data", dir("preferences") + "/heldout.jsonl"},
               {"world", world}, {"out", dir("rm")}}},
+      // world = "": the trainers skip their own final oracle evaluation; the pipeline evaluates every stage below.
       {"reinforce", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-                     {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", dir("reinforce")}}},
+                     {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("reinforce")}}},
       {"ppo", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-               {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", dir("ppo")}}},
+               {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("ppo")}}},
       {"dpo", {{"data", dir("preferences") + "/train.jsonl"}, {"policy", dir("sft")}, {"ref", dir("sft")}, {"out", dir("dpo")},
-               {"world", world}, {"eval_prompts", world + "/eval_prompts.jsonl"}}},
+               {"world", ""}, {"eval_prompts", world + "/eval_prompts.jsonl"}}},
   };
   auto find_stage = [](const std::string &n) -> const Stage & {
     for (auto &st : stages()) if (n == st.name) return st;
