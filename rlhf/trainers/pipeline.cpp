@@ -60,8 +60,12 @@ std::vector<ConfigKey> stage_keys(const Stage &st) {
 // The built-in default: sized so the whole pipeline runs in minutes on two CPU cores.
 nlohmann::json demo_defaults() {
   return {
-      {"pretrain.steps", 600}, {"pretrain.batch_size", 16}, {"pretrain.model.ctx", 96}, {"pretrain.lr", 2e-3},
+      {"pretrain.steps", 1000}, {"pretrain.batch_size", 16}, {"pretrain.model.ctx", 96}, {"pretrain.lr", 2e-3},
       {"pretrain.warmup", 30}, {"pretrain.log_every", 20},
+      {"rm.steps", 400},
+      {"reinforce.steps", 80}, {"reinforce.lr", 5e-5},
+      {"ppo.steps", 60}, {"ppo.lr", 2e-5},
+      {"dpo.epochs", 1},
   };
 }
 
