@@ -5,7 +5,8 @@
 set -uo pipefail
 B=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ANCHOR=${NANORLHF_ANCHORS:-/work/shared/anchors}/torch_gpt_step.py
+DEFAULT_ANCHORS="$HERE/../../shared/anchors"; [ -d "$DEFAULT_ANCHORS" ] || DEFAULT_ANCHORS=/work/shared/anchors
+ANCHOR=${NANORLHF_ANCHORS:-$DEFAULT_ANCHORS}/torch_gpt_step.py
 PY=/usr/bin/python3   # Debian's interpreter: python3-torch lives there, not in another python3 on the PATH
 # OpenBLAS 0.3.21 misdetects AVX-512 Xeons and falls back to SSE3 kernels; it reads this at load time.
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
