@@ -1,38 +1,15 @@
-// PPO on a tiny random GPT and a toy reward built here: the first minibatch's ratio is exactly 1 with
+// PPO on a tiny random GPT and the toy reward of rl_test_util.h: the first minibatch's ratio is exactly 1 with
 // no clipping, KL to the reference starts at 0, the reward rises, and bad settings are clear errors.
 #include <gtest/gtest.h>
 
+#include "rlhf/rl_test_util.h"
 #include "rlhf/trainers/ppo.h"
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
+using namespace nr_rl_test;
 
 namespace {
-
-nn::GPTConfig tiny_config(const nn::Tokenizer &tok) {
-  return nn::GPTConfig{.vocab = tok.vocab_size(), .ctx = 48, .d_model = 32, .n_layer = 2, .n_head = 2};
-}
-
-// The toy reward: the share of real response tokens that are ASCII bytes (< 128); random policy ~0.47.
-Tensor ascii_share(const Rollout &r) {
-  auto ids = r.gen.response_ids.to_vector<int64_t>();
-  auto m = r.gen.response_mask.to_vector<float>();
-  int64_t B = r.gen.response_ids.shape()[0], N = r.gen.response_ids.shape()[1];
-  std::vector<double> s(B, 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    double n = 0, hit = 0;
-    for (int64_t t = 0; t < N; ++t)
-      if (m[b * N + t] != 0) n += 1, hit += ids[b * N + t] < 128;
-    s[b] = n > 0 ? hit / n : 0;
-  }
-  return from_vector<double>(s, {B}).to(kFloat32);
-}
-
-std::vector<std::string> prompts(int n) {
-  std::vector<std::string> p;
-  for (int i = 0; i < n; ++i) p.push_back("q" + std::to_string(i % 5));
-  return p;
-}
 
 PPOOptions toy_options(int64_t iterations) {
   PPOOptions o;

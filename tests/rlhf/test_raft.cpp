@@ -1,39 +1,16 @@
-// RAFT and iterative DPO on a tiny random GPT with a toy reward built here: the kept (best-of-K)
+// RAFT and iterative DPO on a tiny random GPT with the toy reward of rl_test_util.h: the kept (best-of-K)
 // responses score at least the batch mean, best-vs-worst pairs are well formed, and both raise the reward.
 #include <gtest/gtest.h>
 
+#include "rlhf/rl_test_util.h"
 #include "rlhf/trainers/online_dpo.h"
 #include "rlhf/trainers/raft.h"
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
+using namespace nr_rl_test;
 
 namespace {
-
-nn::GPTConfig tiny_config(const nn::Tokenizer &tok) {
-  return nn::GPTConfig{.vocab = tok.vocab_size(), .ctx = 48, .d_model = 32, .n_layer = 2, .n_head = 2};
-}
-
-// The toy reward: the share of real response tokens that are ASCII bytes (< 128); random policy ~0.47.
-Tensor ascii_share(const Rollout &r) {
-  auto ids = r.gen.response_ids.to_vector<int64_t>();
-  auto m = r.gen.response_mask.to_vector<float>();
-  int64_t B = r.gen.response_ids.shape()[0], N = r.gen.response_ids.shape()[1];
-  std::vector<double> s(B, 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    double n = 0, hit = 0;
-    for (int64_t t = 0; t < N; ++t)
-      if (m[b * N + t] != 0) n += 1, hit += ids[b * N + t] < 128;
-    s[b] = n > 0 ? hit / n : 0;
-  }
-  return from_vector<double>(s, {B}).to(kFloat32);
-}
-
-std::vector<std::string> prompts(int n) {
-  std::vector<std::string> p;
-  for (int i = 0; i < n; ++i) p.push_back("q" + std::to_string(i % 5));
-  return p;
-}
 
 OptimConfig fast_optim(int64_t steps, double lr) {
   OptimConfig o;
