@@ -41,10 +41,48 @@ RowsView to_rows(const Tensor &x, const Shape &dims_in, bool keepdim, const char
   return {Tensor(impl2), out_shape};
 }
 
+// The reduced dims are exactly a leading prefix 0..p-1 (0 < p < x.dim()) of a contiguous CPU float
+// tensor: a column sum of x seen as [rows, cols], with no transposed copy. Returns p, or 0.
+int64_t leading_prefix(const Tensor &x, const Shape &dims) {
+  const int64_t nd = x.dim();
+  if (dims.empty() || nd < 2 || !x.is_contiguous()) return 0;
+  std::vector<bool> red(nd, false);
+  for (auto d : dims) {
+    if (d < -nd || d >= nd) return 0;  // let to_rows report it
+    int64_t w = d < 0 ? d + nd : d;
+    if (red[w]) return 0;
+    red[w] = true;
+  }
+  int64_t p = 0;
+  while (p < nd && red[p]) ++p;
+  for (int64_t i = p; i < nd; ++i)
+    if (red[i]) return 0;
+  return p < nd ? p : 0;
+}
+
 }  // namespace
 
 Tensor reduce(ReduceOp op, const Tensor &x, const Shape &dims, bool keepdim) {
   const char *name = op == ReduceOp::sum ? "sum" : op == ReduceOp::max ? "max" : op == ReduceOp::min ? "min" : "logsumexp";
+  if (int64_t p = op == ReduceOp::sum && !x.is_cuda() && is_floating(x.dtype()) ? leading_prefix(x, dims) : 0) {
+    Shape out_shape;
+    int64_t rows = 1, cols = 1;
+    for (int64_t i = 0; i < x.dim(); ++i) {
+      if (i < p) {
+        rows *= x.shape()[i];
+        if (keepdim) out_shape.push_back(1);
+      } else {
+        cols *= x.shape()[i];
+        out_shape.push_back(x.shape()[i]);
+      }
+    }
+    Tensor out = Tensor::empty(out_shape, {x.dtype(), x.device()});
+    visit_float(x.dtype(), name, [&](auto tag) {
+      using T = decltype(tag);
+      kernels::cpu::reduce_cols_sum<T>((const T *)x.raw_data(), rows, cols, (T *)out.raw_data());
+    });
+    return out;
+  }
   RowsView v = to_rows(x, dims, keepdim, name);
   int64_t rows = v.x2d.shape()[0], cols = v.x2d.shape()[1];
   NR_CHECK(cols > 0 || op == ReduceOp::sum, "{}: cannot reduce an empty dimension (shape {})", name, shape_str(x.shape()));

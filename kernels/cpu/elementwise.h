@@ -30,5 +30,9 @@ template <class T> void normal(T *out, int64_t n, uint64_t seed, uint64_t offset
 // x[rows, cols] -> out[rows]
 template <class T> void reduce_rows(ReduceOp op, const T *x, int64_t rows, int64_t cols, T *out);
 template <class T> void argmax_rows(const T *x, int64_t rows, int64_t cols, int64_t *out);
+// x[rows, cols] -> out[cols] = sum_r x[r, c]: the sum over leading dims (bias gradients) without a
+// transposed copy. Each column is summed in row order (float in double) by one thread, so the
+// result does not depend on the thread count.
+template <class T> void reduce_cols_sum(const T *x, int64_t rows, int64_t cols, T *out);
 
 }  // namespace nanorlhf::kernels::cpu

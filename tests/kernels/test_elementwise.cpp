@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -581,3 +582,29 @@ TEST(Reduce, ArgmaxFirstMaxWinsFloat) { check_argmax<float>(); }
 TEST(Reduce, ArgmaxFirstMaxWinsDouble) { check_argmax<double>(); }
 
 }  // namespace
+
+// Column sums (the leading-dims fast path of sum): against a long-double reference, shapes that
+// cover partial column blocks, a single row/column and the parallel threshold.
+template <class T> void check_reduce_cols() {
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {1, 7}, {5, 1}, {3, 1001}, {129, 257}, {2048, 384}, {100003, 2}, {0, 5}};
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (auto [rows, cols] : shapes) {
+    auto x = rand_vec<T>(rows * cols, -10, 10);
+    std::vector<T> out(cols, T(-1));
+    reduce_cols_sum<T>(x.data(), rows, cols, out.data());
+    const std::string shp = std::to_string(rows) + "x" + std::to_string(cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      long double s = 0, sabs = 0;
+      for (int64_t r = 0; r < rows; ++r) { s += x[r * cols + c]; sabs += std::abs((long double)x[r * cols + c]); }
+      ASSERT_TRUE(close(double(out[c]), double(s), Tol{4 * eps * double(sabs), default_tol<T>().rtol}))
+          << "col sum " << shp << " col " << c << ": " << out[c] << " vs " << double(s);
+    }
+    // Deterministic: the same bits on a second call.
+    std::vector<T> again(cols);
+    reduce_cols_sum<T>(x.data(), rows, cols, again.data());
+    ASSERT_EQ(0, std::memcmp(out.data(), again.data(), cols * sizeof(T))) << shp;
+  }
+}
+
+TEST(Reduce, ColumnSumsFloat) { check_reduce_cols<float>(); }
+TEST(Reduce, ColumnSumsDouble) { check_reduce_cols<double>(); }

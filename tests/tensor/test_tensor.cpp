@@ -150,3 +150,29 @@ TEST(Errors, ClearMessagesNeverCrashes) {
 }
 
 }  // namespace
+
+namespace {
+// Sum over leading dims (the contiguous column-sum fast path) agrees with the permuted-copy path
+// (a non-contiguous input) and with a per-column double loop; keepdim keeps size-1 dims.
+TEST(Reductions, LeadingDimsSumMatchesGeneralPath) {
+  manual_seed(3);
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = randn({4, 6, 5}).to(dt);
+    Tensor fast = x.sum({0, 1});
+    Tensor slow = x.transpose(0, 2).sum({2, 1});  // same sums through a strided view
+    ASSERT_EQ(fast.shape(), Shape{5});
+    auto xv = x.to(kFloat64).to_vector<double>();
+    std::vector<double> ref(5, 0.0);
+    for (int64_t i = 0; i < 24; ++i)
+      for (int64_t c = 0; c < 5; ++c) ref[c] += xv[i * 5 + c];
+    auto fv = fast.to(kFloat64).to_vector<double>(), sv = slow.to(kFloat64).to_vector<double>();
+    for (int64_t c = 0; c < 5; ++c) {
+      EXPECT_NEAR(fv[c], ref[c], 1e-5);
+      EXPECT_NEAR(sv[c], ref[c], 1e-5);
+    }
+    Tensor k = x.sum({0}, true);
+    EXPECT_EQ(k.shape(), (Shape{1, 6, 5}));
+    EXPECT_NEAR(k.to(kFloat64).to_vector<double>()[7], xv[7] + xv[37] + xv[67] + xv[97], 1e-5);
+  }
+}
+}  // namespace
