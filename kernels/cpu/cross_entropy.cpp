@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/nn_kernels.h"
 
 namespace nanorlhf::kernels::cpu {
@@ -26,7 +27,7 @@ void cross_entropy_forward(const T *logits, const int64_t *target, T *loss, T *l
     for (int64_t j = 0; j < vocab; ++j) m = z[j] > m ? z[j] : m;
     double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < vocab; ++j) s += double(std::exp(z[j] - m));
+    for (int64_t j = 0; j < vocab; ++j) s += double(exp_of(z[j] - m));
     const double l = double(m) + std::log(s);
     if (lse) lse[r] = T(l);
     const int64_t t = target[r];
@@ -52,7 +53,7 @@ void cross_entropy_backward(const T *logits, const int64_t *target, const T *lse
     }
     const T l = lse[r], g = dloss[r];
 #pragma omp simd
-    for (int64_t j = 0; j < vocab; ++j) dz[j] = g * std::exp(z[j] - l);
+    for (int64_t j = 0; j < vocab; ++j) dz[j] = g * exp_of(z[j] - l);
     dz[t] -= g;
   }
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/fast_math.h"
 
 namespace nanorlhf::kernels::cpu {
 namespace {
@@ -47,7 +48,7 @@ template <class T> T row_logsumexp(const T *x, int64_t n) {
   if (std::isnan(m) || std::isinf(m)) return m;
   double s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < n; ++j) s += double(std::exp(x[j] - m));
+  for (int64_t j = 0; j < n; ++j) s += double(exp_of(x[j] - m));
   return static_cast<T>(double(m) + std::log(s));
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/nn_kernels.h"
 
 namespace nanorlhf::kernels::cpu {
@@ -32,7 +33,7 @@ void softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
     double s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < cols; ++j) {
-      const T e = std::exp(xr[j] - m);
+      const T e = exp_of(xr[j] - m);
       yr[j] = e;
       s += double(e);
     }
@@ -53,7 +54,7 @@ void log_softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
     const T m = row_max(xr, cols);
     double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < cols; ++j) s += double(std::exp(xr[j] - m));
+    for (int64_t j = 0; j < cols; ++j) s += double(exp_of(xr[j] - m));
     // (x - m) - log s, not x - (m + log s): the latter rounds m + log s at the scale of |m|.
     const T log_s = T(std::log(s));
 #pragma omp simd
@@ -92,7 +93,7 @@ void log_softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t 
     for (int64_t j = 0; j < cols; ++j) s += double(dyr[j]);
     const T sum = T(s);
 #pragma omp simd
-    for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - std::exp(yr[j]) * sum;
+    for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - exp_of(yr[j]) * sum;
   }
 }
 

@@ -2,7 +2,9 @@
 // against naive scalar references computed here in double, plus property tests of the Philox streams.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/fast_math.h"
 #include "kernels/philox.h"
 
 using namespace nanorlhf::kernels;
@@ -608,3 +611,96 @@ template <class T> void check_reduce_cols() {
 
 TEST(Reduce, ColumnSumsFloat) { check_reduce_cols<float>(); }
 TEST(Reduce, ColumnSumsDouble) { check_reduce_cols<double>(); }
+
+// --- the vectorisable float exp (kernels/cpu/fast_math.h) -------------------------------------
+
+// Dense sweep of every float step of 2^-10 relative spacing over the useful range, plus the
+// neighbours of the overflow/underflow thresholds: |rel err| <= 2e-7 against double exp wherever
+// the result is a normal float, within one denormal step below, and the exact limits outside.
+TEST(FastExp, MatchesStdExpOverADenseSweep) {
+  double worst = 0;
+  float worst_x = 0;
+  int64_t count = 0;
+  auto check = [&](float x) {
+    const float got = nanorlhf::kernels::cpu::fast_expf(x);
+    const double ref = std::exp(double(x));
+    ++count;
+    if (ref > double(std::numeric_limits<float>::max())) {
+      ASSERT_EQ(got, INFINITY) << "x=" << x;
+    } else if (ref >= double(std::numeric_limits<float>::min())) {
+      const double rel = std::abs(double(got) - ref) / ref;
+      if (rel > worst) { worst = rel; worst_x = x; }
+      ASSERT_LE(rel, 2e-7) << "x=" << x << " got " << got << " ref " << ref;
+    } else {
+      ASSERT_LE(std::abs(double(got) - ref), double(std::numeric_limits<float>::denorm_min())) << "x=" << x;
+    }
+  };
+  // Every float in [-1, 1] would be 2e9 values; step through the bit patterns instead (every 16th
+  // float of each sign between 1e-8 and 110), and all floats of [-0.36, 0.36] stepped by 2^-24.
+  for (float sign : {1.0f, -1.0f})
+    for (uint32_t bits = std::bit_cast<uint32_t>(1e-8f); bits <= std::bit_cast<uint32_t>(110.0f); bits += 16)
+      check(sign * std::bit_cast<float>(bits));
+  for (float x = -0.36f; x < 0.36f; x += 1.0f / (1 << 24)) check(x);
+  for (float x : {0.0f, -0.0f, 88.72283f, 88.72284f, -87.33654f, -87.33655f, -103.9f, -103.98f, -104.0f, -149.0f, 200.0f})
+    check(x);
+  EXPECT_GT(count, 40000000);
+  std::printf("fast_expf: worst relative error %.3g at x = %.9g over %lld values\n", worst, worst_x, (long long)count);
+}
+
+// The same sweep through the exp kernel, whose loop may be the AVX-512 build (where the compiler
+// fuses multiply-adds, so its values can differ from fast_expf's by an ulp).
+TEST(FastExp, ExpKernelMatchesStdExp) {
+  std::vector<float> x;
+  for (float sign : {1.0f, -1.0f})
+    for (uint32_t bits = std::bit_cast<uint32_t>(1e-8f); bits <= std::bit_cast<uint32_t>(87.0f); bits += 16)
+      x.push_back(sign * std::bit_cast<float>(bits));
+  std::vector<float> y(x.size());
+  unary<float>(UnaryOp::exp, x.data(), y.data(), (int64_t)x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ref = std::exp(double(x[i]));
+    ASSERT_LE(std::abs(double(y[i]) - ref), 2e-7 * ref) << "x=" << x[i] << " got " << y[i];
+  }
+  const float special[] = {INFINITY, -INFINITY, NAN, 89.0f, -110.0f, 0.0f};
+  float out[6];
+  unary<float>(UnaryOp::exp, special, out, 6);
+  EXPECT_EQ(out[0], INFINITY);
+  EXPECT_EQ(out[1], 0.0f);
+  EXPECT_TRUE(std::isnan(out[2]));
+  EXPECT_EQ(out[3], INFINITY);
+  EXPECT_EQ(out[4], 0.0f);
+  EXPECT_EQ(out[5], 1.0f);
+}
+
+TEST(FastExp, Limits) {
+  using nanorlhf::kernels::cpu::fast_expf;
+  EXPECT_EQ(fast_expf(0.0f), 1.0f);
+  EXPECT_EQ(fast_expf(-0.0f), 1.0f);
+  EXPECT_EQ(fast_expf(INFINITY), INFINITY);
+  EXPECT_EQ(fast_expf(-INFINITY), 0.0f);
+  EXPECT_EQ(fast_expf(89.0f), INFINITY);
+  EXPECT_EQ(fast_expf(std::numeric_limits<float>::max()), INFINITY);
+  EXPECT_EQ(fast_expf(-std::numeric_limits<float>::max()), 0.0f);
+  EXPECT_EQ(fast_expf(-110.0f), 0.0f);
+  EXPECT_GT(fast_expf(-100.0f), 0.0f);  // gradual underflow: a denormal, not 0
+  EXPECT_TRUE(std::isnan(fast_expf(NAN)));
+  EXPECT_TRUE(std::isnan(fast_expf(-NAN)));
+  EXPECT_FLOAT_EQ(fast_expf(1.0f), 2.7182817f);
+}
+
+// The vectorised loops (gelu, sigmoid, exp) give the same values whatever the split: each element
+// alone through the kernel equals the element computed inside a long run.
+TEST(FastExp, KernelsDoNotDependOnLoopSplit) {
+  auto x = rand_vec<float>(100003, -30, 30);
+  for (UnaryOp op : {UnaryOp::exp, UnaryOp::gelu, UnaryOp::gelu_grad, UnaryOp::sigmoid, UnaryOp::silu}) {
+    std::vector<float> y(x.size());
+    unary<float>(op, x.data(), y.data(), (int64_t)x.size());
+    if (op == UnaryOp::exp)  // the kernel's loop (AVX-512 with FMA where the CPU has it) is as accurate
+      for (size_t i = 0; i < x.size(); ++i)
+        ASSERT_NEAR(y[i], std::exp(double(x[i])), 2e-7 * std::exp(double(x[i]))) << "x=" << x[i];
+    for (size_t i = 0; i < x.size(); i += 997) {
+      float yi;
+      unary<float>(op, &x[i], &yi, 1);
+      ASSERT_EQ(std::bit_cast<uint32_t>(yi), std::bit_cast<uint32_t>(y[i])) << "op " << int(op) << " i " << i;
+    }
+  }
+}
