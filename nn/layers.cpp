@@ -105,11 +105,18 @@ Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, Lay
   NR_CHECK(x.dim() == 3 && x.shape()[2] == d_model, "CausalSelfAttention: expected x [B, T, {}], got {}", d_model,
            shape_str(x.shape()));
   int64_t B = x.shape()[0], T = x.shape()[1], H = n_head, D = d_model / n_head;
-  // Fused projection, then views: [B, T, 3C] -> [B, T, 3, H, D] -> q, k, v [B, H, T, D] (strided).
-  Tensor qkv5 = (*qkv)(x).view({B, T, 3, H, D});
-  Tensor q = qkv5.select(2, 0).permute({0, 2, 1, 3});
-  Tensor k = qkv5.select(2, 1).permute({0, 2, 1, 3});
-  Tensor v = qkv5.select(2, 2).permute({0, 2, 1, 3});
+  // The fused projection's parameters (weight [3C, C] = Wq | Wk | Wv by rows, bias [3C]) applied as
+  // three GEMMs on row slices of the weight (views, no copies): q, k, v [B*T, C] -> [B, H, T, D]
+  // (strided views). Slicing the [B*T, 3C] output instead would make each slice's backward pad its
+  // gradient to [B*T, 3C] with zeros and the engine add the three; here the padding happens on the
+  // small weight and bias gradients, and the activations' gradients are three [B*T, C] GEMMs.
+  const Tensor x2 = x.reshape({B * T, d_model});
+  auto project = [&](int64_t i) {
+    Tensor y = x2.matmul(qkv->weight.narrow(0, i * d_model, d_model).t());
+    if (qkv->bias.defined()) y = y + qkv->bias.narrow(0, i * d_model, d_model);
+    return y.view({B, T, H, D}).permute({0, 2, 1, 3});
+  };
+  Tensor q = project(0), k = project(1), v = project(2);
   if (cache) {
     if (cache->k.defined()) {
       NR_CHECK(cache->k.shape()[0] == B && cache->k.shape()[1] == H && cache->k.shape()[3] == D,
