@@ -88,21 +88,48 @@ void argmax_rows(const T *x, int64_t rows, int64_t cols, int64_t *out) {
 // Column sums. Columns are cut into blocks of kColBlock; a block's double accumulators stay in
 // registers/L1 while the rows stream through, and the inner loop over the block's columns is a
 // plain vectorisable add. Blocks are dealt to threads; a column is never split between threads.
+constexpr int64_t kColBlock = 128;
+
+template <class T>
+inline void col_block_sum(const T *x, int64_t rows, int64_t cols, int64_t c0, int64_t n, T *out) {
+  double acc[kColBlock];
+  for (int64_t j = 0; j < n; ++j) acc[j] = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *xr = x + r * cols + c0;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) acc[j] += double(xr[j]);
+  }
+  for (int64_t j = 0; j < n; ++j) out[c0 + j] = static_cast<T>(acc[j]);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same block sum for AVX-512 (8 double accumulators a vector instead of 2): each column is
+// still one running sum in row order, so the bits equal the SSE2 build's.
+template <class T>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void col_block_sum_avx512(const T *x, int64_t rows, int64_t cols,
+                                                                                       int64_t c0, int64_t n, T *out) {
+  col_block_sum(x, rows, cols, c0, n, out);
+}
+inline bool has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+  return has;
+}
+#endif
+
 template <class T>
 void reduce_cols_sum(const T *x, int64_t rows, int64_t cols, T *out) {
-  constexpr int64_t kColBlock = 128;
   const int64_t blocks = (cols + kColBlock - 1) / kColBlock;
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kColBlock, n = std::min(kColBlock, cols - c0);
-    double acc[kColBlock];
-    for (int64_t j = 0; j < n; ++j) acc[j] = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const T *xr = x + r * cols + c0;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) acc[j] += double(xr[j]);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_avx512()) {
+      col_block_sum_avx512(x, rows, cols, c0, n, out);
+      continue;
     }
-    for (int64_t j = 0; j < n; ++j) out[c0 + j] = static_cast<T>(acc[j]);
+#endif
+    col_block_sum(x, rows, cols, c0, n, out);
   }
 }
 
