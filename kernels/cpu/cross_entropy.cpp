@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/cpu/nn_kernels.h"
 
 namespace nanorlhf::kernels::cpu {
@@ -20,7 +21,7 @@ template <class T>
 void cross_entropy_forward(const T *logits, const int64_t *target, T *loss, T *lse, int64_t rows,
                            int64_t vocab, int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (rows * vocab > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *z = logits + r * vocab;
     T m = -INFINITY;
 #pragma omp simd reduction(max : m)
@@ -32,7 +33,7 @@ void cross_entropy_forward(const T *logits, const int64_t *target, T *loss, T *l
     if (lse) lse[r] = T(l);
     const int64_t t = target[r];
     loss[r] = t == ignore_index ? T(0) : T(l - double(z[t]));
-  }
+  });
 }
 
 // Gradient of the loss above with respect to the logits, scaled by the upstream dloss:
@@ -42,20 +43,20 @@ template <class T>
 void cross_entropy_backward(const T *logits, const int64_t *target, const T *lse, const T *dloss,
                             T *dlogits, int64_t rows, int64_t vocab, int64_t ignore_index) {
 #pragma omp parallel for schedule(static) if (rows * vocab > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *z = logits + r * vocab;
     T *dz = dlogits + r * vocab;
     const int64_t t = target[r];
     if (t == ignore_index) {
 #pragma omp simd
       for (int64_t j = 0; j < vocab; ++j) dz[j] = T(0);
-      continue;
+      return;
     }
     const T l = lse[r], g = dloss[r];
 #pragma omp simd
     for (int64_t j = 0; j < vocab; ++j) dz[j] = g * exp_of(z[j] - l);
     dz[t] -= g;
-  }
+  });
 }
 
 #define NR_INST(T)                                                                                  \

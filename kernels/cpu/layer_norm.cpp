@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/cpu/nn_kernels.h"
 
 namespace nanorlhf::kernels::cpu {
@@ -21,7 +22,7 @@ template <class T>
 void layer_norm_forward(const T *x, const T *weight, const T *bias, T *y, T *mean, T *rstd,
                         int64_t rows, int64_t cols, double eps) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *xr = x + r * cols;
     T *yr = y + r * cols;
     double s = 0;
@@ -51,7 +52,7 @@ void layer_norm_forward(const T *x, const T *weight, const T *bias, T *y, T *mea
 #pragma omp simd
       for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) * rt;
     }
-  }
+  });
 }
 
 // Layer norm backward, with \hat x_j = (x_j - \mu) r, r = 1/\sqrt{\sigma^2+\epsilon}, g_j = dy_j w_j:
@@ -70,7 +71,7 @@ void layer_norm_backward(const T *dy, const T *x, const T *weight, const T *mean
   std::vector<double> pdw(want_params ? size_t(nchunks * cols) : 0), pdb(pdw.size());
 
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && nchunks > 1)
-  for (int64_t c = 0; c < nchunks; ++c) {
+  for (int64_t c = 0; c < nchunks; ++c) run_best([&] {
     double *cdw = want_params ? pdw.data() + c * cols : nullptr;
     double *cdb = want_params ? pdb.data() + c * cols : nullptr;
     if (want_params) std::fill(cdw, cdw + cols, 0.0), std::fill(cdb, cdb + cols, 0.0);
@@ -103,7 +104,7 @@ void layer_norm_backward(const T *dy, const T *x, const T *weight, const T *mean
         for (int64_t j = 0; j < cols; ++j) dxr[j] = rs * (dyr[j] - mg - (xr[j] - m) * rs * mgx);
       }
     }
-  }
+  });
   if (!want_params) return;
 #pragma omp parallel for schedule(static) if (nchunks * cols > kParallelMin)
   for (int64_t j = 0; j < cols; ++j) {

@@ -88,7 +88,7 @@ void argmax_rows(const T *x, int64_t rows, int64_t cols, int64_t *out) {
 // Column sums. Columns are cut into blocks of kColBlock; a block's double accumulators stay in
 // registers/L1 while the rows stream through, and the inner loop over the block's columns is a
 // plain vectorisable add. Blocks are dealt to threads; a column is never split between threads.
-constexpr int64_t kColBlock = 128;
+constexpr int64_t kColBlock = 64;  // a [*, 128] bias gradient still splits between two threads
 
 template <class T>
 inline void col_block_sum(const T *x, int64_t rows, int64_t cols, int64_t c0, int64_t n, T *out) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/isa_dispatch.h"
 #include "kernels/cpu/nn_kernels.h"
 
 namespace nanorlhf::kernels::cpu {
@@ -26,7 +27,7 @@ template <class T> inline T row_max(const T *x, int64_t n) {
 template <class T>
 void softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *xr = x + r * cols;
     T *yr = y + r * cols;
     const T m = row_max(xr, cols);
@@ -40,7 +41,7 @@ void softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
     const T inv = T(1.0 / s);
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
-  }
+  });
 }
 
 // Log-softmax:
@@ -48,7 +49,7 @@ void softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
 template <class T>
 void log_softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *xr = x + r * cols;
     T *yr = y + r * cols;
     const T m = row_max(xr, cols);
@@ -59,7 +60,7 @@ void log_softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
     const T log_s = T(std::log(s));
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - log_s;
-  }
+  });
 }
 
 // Softmax backward (Jacobian-vector product with J = diag(y) - y y^T):
@@ -68,7 +69,7 @@ void log_softmax_forward(const T *x, T *y, int64_t rows, int64_t cols) {
 template <class T>
 void softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *yr = y + r * cols, *dyr = dy + r * cols;
     T *dxr = dx + r * cols;
     double dot = 0;
@@ -77,7 +78,7 @@ void softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t cols
     const T d = T(dot);
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - d);
-  }
+  });
 }
 
 // Log-softmax backward, with y = log softmax(x):
@@ -85,7 +86,7 @@ void softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t cols
 template <class T>
 void log_softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows; ++r) run_best([&] {
     const T *yr = y + r * cols, *dyr = dy + r * cols;
     T *dxr = dx + r * cols;
     double s = 0;
@@ -94,7 +95,7 @@ void log_softmax_backward(const T *y, const T *dy, T *dx, int64_t rows, int64_t 
     const T sum = T(s);
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) dxr[j] = dyr[j] - exp_of(yr[j]) * sum;
-  }
+  });
 }
 
 #define NR_INST(T)                                                                  \
