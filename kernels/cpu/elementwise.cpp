@@ -70,6 +70,43 @@ void map_unary(const T *x, T *y, int64_t n, F f) {
   }
 }
 
+// out[i] = f(a[i], b[i]) over contiguous ranges: the two-input twin of map_unary.
+template <class T, class F>
+void map2_range(const T *a, const T *b, T *out, int64_t n, F f) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+#ifdef NR_HAVE_AVX512_MAP
+template <class T, class F>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void map2_range_avx512(const T *a, const T *b, T *out,
+                                                                                    int64_t n, F f) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+#endif
+template <class T, class F>
+void map2_range_best(const T *a, const T *b, T *out, int64_t n, F f) {
+#ifdef NR_HAVE_AVX512_MAP
+  if (cpu_has_avx512()) return map2_range_avx512(a, b, out, n, f);
+#endif
+  map2_range(a, b, out, n, f);
+}
+template <class T, class F>
+void map_binary(const T *a, const T *b, T *out, int64_t n, F f) {
+  if (n <= kParallelMin) return map2_range_best(a, b, out, n, f);
+#pragma omp parallel
+  {
+#ifdef _OPENMP
+    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
+#else
+    const int64_t nt = 1, tid = 0;
+#endif
+    const int64_t blocks = (n + 15) / 16;
+    const int64_t b0 = std::min(n, blocks * tid / nt * 16), b1 = std::min(n, blocks * (tid + 1) / nt * 16);
+    if (b0 < b1) map2_range_best(a + b0, b + b0, out + b0, b1 - b0, f);
+  }
+}
+
 // Numerically stable logistic: never evaluates exp of a large positive number. One exp, and for
 // float a select instead of a branch, so the loop vectorises.
 template <class T> inline T sigmoid_of(T x) {
@@ -287,6 +324,19 @@ void unary(UnaryOp op, const T *x, T *y, int64_t n, double alpha, double beta) {
 }
 
 template <class T>
+void unary_grad_mul(UnaryOp op, const T *g, const T *x, T *out, int64_t n) {
+  switch (op) {
+    case UnaryOp::gelu_grad: return map_binary(g, x, out, n, [](T gv, T v) { return gv * gelu_grad_of(v); });
+    case UnaryOp::silu_grad:
+      return map_binary(g, x, out, n, [](T gv, T v) { T s = sigmoid_of(v); return gv * (s * (T(1) + v * (T(1) - s))); });
+    default: {  // any other derivative: f'(x) into out, then the product in place
+      unary<T>(op, x, out, n);
+      return map_binary(g, out, out, n, [](T gv, T d) { return gv * d; });
+    }
+  }
+}
+
+template <class T>
 void binary(BinaryOp op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, const T *b,
             const int64_t *sb, T *out) {
   switch (op) {
@@ -379,6 +429,7 @@ void arange(T *p, int64_t n, double start, double step) {
 // --- instantiations -------------------------------------------------------------------------
 #define NR_FLOATING(T)                                                                              \
   template void unary<T>(UnaryOp, const T *, T *, int64_t, double, double);                        \
+  template void unary_grad_mul<T>(UnaryOp, const T *, const T *, T *, int64_t);                    \
   template void binary<T>(BinaryOp, int, const int64_t *, const T *, const int64_t *, const T *,   \
                           const int64_t *, T *);                                                   \
   template void compare<T>(CompareOp, int, const int64_t *, const T *, const int64_t *, const T *, \

@@ -9,6 +9,9 @@
 namespace nanorlhf::kernels::cpu {
 
 template <class T> void unary(UnaryOp op, const T *x, T *y, int64_t n, double alpha = 0, double beta = 0);
+// out[i] = g[i] * f'(x[i]) for op = gelu_grad or silu_grad (the fused backward of gelu/silu: one
+// pass, no f'(x) temporary); contiguous arrays of n elements.
+template <class T> void unary_grad_mul(UnaryOp op, const T *g, const T *x, T *out, int64_t n);
 template <class T>
 void binary(BinaryOp op, int ndim, const int64_t *shape, const T *a, const int64_t *sa, const T *b,
             const int64_t *sb, T *out);

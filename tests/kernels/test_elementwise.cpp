@@ -704,3 +704,23 @@ TEST(FastExp, KernelsDoNotDependOnLoopSplit) {
     }
   }
 }
+
+// The fused activation backward g * f'(x) equals the two-step product (f'(x), then a multiply)
+// within one rounding, for both dtypes, on both sides of the parallel threshold.
+template <class T> void check_unary_grad_mul() {
+  for (int64_t n : {int64_t(1), int64_t(37), int64_t(100003)}) {
+    auto x = rand_vec<T>(n, -8, 8), g = rand_vec<T>(n, -2, 2);
+    for (UnaryOp op : {UnaryOp::gelu_grad, UnaryOp::silu_grad, UnaryOp::relu_grad}) {
+      std::vector<T> fused(n), d(n);
+      unary_grad_mul<T>(op, g.data(), x.data(), fused.data(), n);
+      unary<T>(op, x.data(), d.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double ref = double(g[i]) * double(d[i]);
+        ASSERT_NEAR(double(fused[i]), ref, 4 * std::numeric_limits<T>::epsilon() * (std::abs(ref) + 1e-30))
+            << "op " << int(op) << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+TEST(Unary, FusedGradTimesDerivativeFloat) { check_unary_grad_mul<float>(); }
+TEST(Unary, FusedGradTimesDerivativeDouble) { check_unary_grad_mul<double>(); }
