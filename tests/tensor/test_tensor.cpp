@@ -176,3 +176,23 @@ TEST(Reductions, LeadingDimsSumMatchesGeneralPath) {
   }
 }
 }  // namespace
+
+namespace {
+// Large CPU blocks are recycled by the storage cache: the bytes held by live tensors still go back
+// to where they were, and a recycled block holds what the new tensor writes, not the old values.
+TEST(Storage, CachedBlocksKeepAccountingAndData) {
+  const size_t before = cpu_bytes_allocated();
+  {
+    Tensor a = full({256, 256}, 1.5);  // 256 KiB: cached when freed
+    EXPECT_EQ(cpu_bytes_allocated(), before + 256 * 256 * 4);
+  }
+  EXPECT_EQ(cpu_bytes_allocated(), before);
+  Tensor b = zeros({256, 256});
+  EXPECT_EQ(cpu_bytes_allocated(), before + 256 * 256 * 4);
+  EXPECT_DOUBLE_EQ(b.sum().item(), 0.0);
+  Tensor c = full({256, 256}, 2.0);  // a second block of the same size while b is alive
+  EXPECT_NE(b.raw_data(), c.raw_data());
+  EXPECT_DOUBLE_EQ(c.sum().item(), 2.0 * 256 * 256);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(c.raw_data()) % 64, 0u);
+}
+}  // namespace
