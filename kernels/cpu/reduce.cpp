@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/isa_dispatch.h"
 
 namespace nanorlhf::kernels::cpu {
 namespace {
@@ -102,20 +103,6 @@ inline void col_block_sum(const T *x, int64_t rows, int64_t cols, int64_t c0, in
   for (int64_t j = 0; j < n; ++j) out[c0 + j] = static_cast<T>(acc[j]);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// The same block sum for AVX-512 (8 double accumulators a vector instead of 2): each column is
-// still one running sum in row order, so the bits equal the SSE2 build's.
-template <class T>
-__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) void col_block_sum_avx512(const T *x, int64_t rows, int64_t cols,
-                                                                                       int64_t c0, int64_t n, T *out) {
-  col_block_sum(x, rows, cols, c0, n, out);
-}
-inline bool has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-  return has;
-}
-#endif
 
 template <class T>
 void reduce_cols_sum(const T *x, int64_t rows, int64_t cols, T *out) {
@@ -123,13 +110,9 @@ void reduce_cols_sum(const T *x, int64_t rows, int64_t cols, T *out) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin && blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kColBlock, n = std::min(kColBlock, cols - c0);
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (has_avx512()) {
-      col_block_sum_avx512(x, rows, cols, c0, n, out);
-      continue;
-    }
-#endif
-    col_block_sum(x, rows, cols, c0, n, out);
+    // AVX-512 where the CPU has it (8 double accumulators a vector instead of 2): each column is
+    // still one running sum in row order, so the bits equal the SSE2 build's.
+    run_best([&] { col_block_sum(x, rows, cols, c0, n, out); });
   }
 }
 
