@@ -110,13 +110,20 @@ Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, Lay
   // (strided views). Slicing the [B*T, 3C] output instead would make each slice's backward pad its
   // gradient to [B*T, 3C] with zeros and the engine add the three; here the padding happens on the
   // small weight and bias gradients, and the activations' gradients are three [B*T, C] GEMMs.
+  // The 1/sqrt(D) of the scores is folded into q's weight and bias slices ([C, C] and [C] scaled
+  // instead of the [B, H, T, D] queries).
   const Tensor x2 = x.reshape({B * T, d_model});
-  auto project = [&](int64_t i) {
-    Tensor y = x2.matmul(qkv->weight.narrow(0, i * d_model, d_model).t());
-    if (qkv->bias.defined()) y = y + qkv->bias.narrow(0, i * d_model, d_model);
+  auto project = [&](int64_t i, double scale) {
+    Tensor w = qkv->weight.narrow(0, i * d_model, d_model);
+    if (scale != 1.0) w = w * scale;
+    Tensor y = x2.matmul(w.t());
+    if (qkv->bias.defined()) {
+      Tensor b = qkv->bias.narrow(0, i * d_model, d_model);
+      y = y + (scale != 1.0 ? b * scale : b);
+    }
     return y.view({B, T, H, D}).permute({0, 2, 1, 3});
   };
-  Tensor q = project(0), k = project(1), v = project(2);
+  Tensor q = project(0, 1.0 / std::sqrt((double)D)), k = project(1, 1.0), v = project(2, 1.0);
   if (cache) {
     if (cache->k.defined()) {
       NR_CHECK(cache->k.shape()[0] == B && cache->k.shape()[1] == H && cache->k.shape()[3] == D,
@@ -133,8 +140,8 @@ Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, Lay
     NR_CHECK(key_mask.dim() == 2 && key_mask.shape()[0] == B && key_mask.shape()[1] == Tk,
              "CausalSelfAttention: key_mask must be [{}, {}] (batch, cached + new positions), got {}", B, Tk,
              shape_str(key_mask.shape()));
-  // att = softmax(q k^T / sqrt(D) + bias)   [B, H, T, Tk]; scaling q costs T*D, not T*Tk.
-  Tensor att = (q * (1.0 / std::sqrt((double)D))).matmul(k.transpose(-1, -2));
+  // att = softmax(q k^T / sqrt(D) + bias)   [B, H, T, Tk] (q is already scaled).
+  Tensor att = q.matmul(k.transpose(-1, -2));
   Tensor bias = attention_bias(T, Tk, key_mask, x.dtype(), x.device());
   if (bias.defined()) att = att + bias;
   att = (*attn_drop)(softmax(att, -1));
