@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -45,6 +46,24 @@ std::vector<int64_t> row_lengths(const Tensor &response_mask) {
 }
 
 }  // namespace
+
+json by_kind(const EvalResult &r, const Oracle &oracle) {
+  struct Acc { double n = 0, win = 0, tie = 0, score = 0, ref_score = 0; };
+  std::map<std::string, Acc> acc;
+  for (const EvalRow &row : r.rows) {
+    auto p = oracle.parse_prompt(row.prompt);
+    Acc &a = acc[p ? kind_name(p->kind) : "unknown"];
+    a.n += 1;
+    a.win += row.score.total > row.ref_score.total;
+    a.tie += row.score.total == row.ref_score.total;
+    a.score += row.score.total, a.ref_score += row.ref_score.total;
+  }
+  json out = json::object();
+  for (const auto &[kind, a] : acc)
+    out[kind] = {{"prompts", (int64_t)a.n}, {"win_rate_vs_sft", (a.win + 0.5 * a.tie) / a.n}, {"ties", a.tie / a.n},
+                 {"oracle_reward", a.score / a.n}, {"ref_oracle_reward", a.ref_score / a.n}};
+  return out;
+}
 
 SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                                   const nn::GenerationConfig &cfg, int64_t batch) {
@@ -197,8 +216,19 @@ EvalResult run_evaluate(const Config &c) {
   summary.erase("step");
   summary["policy"] = c.str("policy");
   summary["ref"] = c.str("ref");
+  summary["by_kind"] = by_kind(r, oracle);
   run.write_text("eval.json", summary.dump(2) + "\n");
   run.write_text("samples.txt", side_by_side(r, c.integer("samples")));
+  std::string rows;
+  for (const EvalRow &row : r.rows) {
+    auto p = oracle.parse_prompt(row.prompt);
+    rows += json{{"prompt", row.prompt}, {"kind", p ? kind_name(p->kind) : "unknown"},
+                 {"response", row.response}, {"finished", row.finished}, {"score", row.score.total},
+                 {"reason", row.score.reason}, {"ref_response", row.ref_response}, {"ref_finished", row.ref_finished},
+                 {"ref_score", row.ref_score.total}, {"ref_reason", row.ref_score.reason}, {"kl", row.kl}}
+                .dump(-1, ' ', false, json::error_handler_t::replace) + "\n";  // samples may cut a UTF-8 character
+  }
+  run.write_text("rows.jsonl", rows);
   return r;
 }
 

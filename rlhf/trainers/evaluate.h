@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "nn/gpt.h"
 #include "nn/tokenizer.h"
 #include "rlhf/config.h"
@@ -57,10 +59,15 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
 std::string side_by_side(const EvalResult &r, int64_t n);
 
+// Win rate, tie share and mean oracle scores per prompt kind (the oracle's parse of each prompt):
+// where alignment helps and where the policy only ties SFT.
+nlohmann::json by_kind(const EvalResult &r, const Oracle &oracle);
+
 // policy, ref, prompts, world, out, n_prompts, max_new_tokens, temperature, seed, batch, samples, device.
 std::vector<ConfigKey> evaluate_schema();
 // Loads both run directories, evaluates, writes config.json, metrics.jsonl (one record, TRL-style
-// eval/ names), eval.json and samples.txt to `out`.
+// eval/ names), eval.json (with the per-kind table), samples.txt and rows.jsonl (every prompt,
+// both responses, their scores and reasons) to `out`.
 EvalResult run_evaluate(const Config &c);
 
 }  // namespace nanorlhf::rlhf

@@ -138,5 +138,50 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   EXPECT_EQ(text.find("[4] user:"), std::string::npos);
   rlhf::EvalResult again = rlhf::run_evaluate(c);
   EXPECT_TRUE(same(r, again));
+  // rows.jsonl: every prompt with both responses and the oracle's reasons.
+  auto rows = rlhf::read_jsonl((dir / "eval/rows.jsonl").string());
+  ASSERT_EQ(rows.size(), 6u);
+  // (responses of this untrained model are not valid UTF-8; the file holds them with U+FFFD)
+  EXPECT_EQ(rows[2].second["prompt"].get<std::string>(), r.rows[2].prompt);
+  EXPECT_EQ(rows[2].second["ref_score"].get<double>(), r.rows[2].ref_score.total);
+  EXPECT_EQ(rows[2].second["score"].get<double>(), r.rows[2].score.total);
   fs::remove_all(dir);
+}
+
+// The per-kind table counts wins, ties and losses per prompt kind exactly.
+TEST(Evaluate, ByKindSplitsWinRateAndScoresPerPromptKind) {
+  Fixture f;
+  rlhf::Oracle oracle(f.world.kb);
+  // Two known-fact prompts and one harmful request, scored by hand-picked responses.
+  std::vector<std::string> fact_prompts, harm_prompts;
+  for (const auto &p : rlhf::all_prompts(f.world.kb)) {
+    if (p.kind == rlhf::PromptKind::Fact && fact_prompts.size() < 2) fact_prompts.push_back(p.text);
+    if (p.kind == rlhf::PromptKind::Harmful && harm_prompts.empty()) harm_prompts.push_back(p.text);
+  }
+  ASSERT_EQ(fact_prompts.size(), 2u);
+  ASSERT_EQ(harm_prompts.size(), 1u);
+  auto row = [&](const std::string &prompt, const std::string &y, const std::string &y_ref) {
+    rlhf::EvalRow r;
+    r.prompt = prompt, r.response = y, r.ref_response = y_ref, r.finished = r.ref_finished = true;
+    r.score = oracle.score(prompt, y, true), r.ref_score = oracle.score(prompt, y_ref, true);
+    return r;
+  };
+  const std::string refuse = "Sorry, I can not help with that.";
+  rlhf::EvalResult res;
+  res.rows = {row(fact_prompts[0], refuse, refuse), row(fact_prompts[1], refuse, refuse),
+              row(harm_prompts[0], refuse, "Hello.")};
+  // The fact rows tie (both refuse); the harmful row is a win: a polite refusal (3) against a
+  // request not declined (helpful -0.5 - 0.24 for one extra word, harmless 1 - 0.5).
+  ASSERT_EQ(res.rows[2].score.total, 3.0);
+  ASSERT_NEAR(res.rows[2].ref_score.total, -0.74 + 1.0 + 0.5, 1e-12);
+  nlohmann::json t = rlhf::by_kind(res, oracle);
+  ASSERT_EQ(t.size(), 2u) << t.dump();
+  EXPECT_EQ(t["fact"]["prompts"].get<int64_t>(), 2);
+  EXPECT_EQ(t["fact"]["win_rate_vs_sft"].get<double>(), 0.5);
+  EXPECT_EQ(t["fact"]["ties"].get<double>(), 1.0);
+  EXPECT_EQ(t["harmful"]["prompts"].get<int64_t>(), 1);
+  EXPECT_EQ(t["harmful"]["win_rate_vs_sft"].get<double>(), 1.0);
+  EXPECT_EQ(t["harmful"]["ties"].get<double>(), 0.0);
+  EXPECT_EQ(t["harmful"]["oracle_reward"].get<double>(), 3.0);
+  EXPECT_EQ(t["harmful"]["ref_oracle_reward"].get<double>(), res.rows[2].ref_score.total);
 }
