@@ -494,6 +494,7 @@ json config_to_json(const WorldConfig& c) {
           {"n_sft", c.n_sft},
           {"sft_multi_turn_fraction", c.sft_multi_turn_fraction},
           {"sft_kinds", c.sft_kinds},
+          {"sft_slip_fraction", c.sft_slip_fraction},
           {"n_prompts", c.n_prompts},
           {"n_eval_prompts", c.n_eval_prompts},
           {"eval_holdout_fraction", c.eval_holdout_fraction}};
@@ -511,6 +512,7 @@ WorldConfig config_from_json(const json& j) {
   c.n_sft = j.value("n_sft", c.n_sft);
   c.sft_multi_turn_fraction = j.value("sft_multi_turn_fraction", c.sft_multi_turn_fraction);
   c.sft_kinds = j.value("sft_kinds", c.sft_kinds);
+  c.sft_slip_fraction = j.value("sft_slip_fraction", c.sft_slip_fraction);
   c.n_prompts = j.value("n_prompts", c.n_prompts);
   c.n_eval_prompts = j.value("n_eval_prompts", c.n_eval_prompts);
   c.eval_holdout_fraction = j.value("eval_holdout_fraction", c.eval_holdout_fraction);
@@ -662,7 +664,7 @@ World make_world(const WorldConfig& cfg) {
     }
   }
 
-  {  // SFT demonstrations: good responses only, on the kinds in cfg.sft_kinds
+  {  // SFT demonstrations: right answers, on the kinds in cfg.sft_kinds, some with a filler slip
     std::array<std::vector<Prompt>, kNumPromptKinds> sft_pool;
     bool any = false;
     for (int k = 0; k < kNumPromptKinds; ++k)
@@ -676,7 +678,9 @@ World make_world(const WorldConfig& cfg) {
       for (int t = 0; t < turns; ++t) {
         const Prompt& p = stream.next();
         msgs.push_back({"user", t == 0 ? p.text : follow_up_text(p.text)});
-        msgs.push_back({"assistant", good_response(w.kb, p, int(rand_below(sft_rng, 2))).text});
+        std::string answer = good_response(w.kb, p, int(rand_below(sft_rng, 2))).text;
+        if (rand_unit(sft_rng) < cfg.sft_slip_fraction) answer += " " + rand_choice(sft_rng, kFillers);
+        msgs.push_back({"assistant", answer});
       }
       w.sft.push_back(std::move(msgs));
     }

@@ -127,6 +127,10 @@ struct WorldConfig {
   // costly, so by default they cover the everyday tasks only; saying "I am not sure" and declining
   // harmful requests are left for the preference stage to teach (the lecture's case for RLHF).
   std::string sft_kinds = "fact,count,repeat";
+  // Share of demonstrations whose right answer ends with a filler sentence ("I hope this helps."):
+  // people write answers that are good, not the best, while they can still tell which of two is
+  // better (the lecture's case for RLHF). The oracle charges the extra words to helpfulness.
+  double sft_slip_fraction = 0.4;
   int n_prompts = 1000;              // preference prompts
   int n_eval_prompts = 200;
   double eval_holdout_fraction = 0.3;  // share of distinct prompts reserved for evaluation

@@ -22,6 +22,8 @@ std::vector<rlhf::ConfigKey> world_schema() {
       {"pretrain_multi_turn_fraction", d.pretrain_multi_turn_fraction, "share of two-turn chats", 0.0, 1.0},
       {"n_sft", d.n_sft, "SFT demonstrations", 1.0},
       {"sft_multi_turn_fraction", d.sft_multi_turn_fraction, "share of two-turn demonstrations", 0.0, 1.0},
+      {"sft_kinds", d.sft_kinds, "prompt kinds the demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)"},
+      {"sft_slip_fraction", d.sft_slip_fraction, "share of demonstrations ending with a filler sentence", 0.0, 1.0},
       {"n_prompts", d.n_prompts, "preference / RL prompts", 1.0},
       {"n_eval_prompts", d.n_eval_prompts, "evaluation prompts", 1.0},
       {"eval_holdout_fraction", d.eval_holdout_fraction, "share of distinct prompts kept for evaluation", 0.0, 0.9},
@@ -52,6 +54,8 @@ void setup_world(CLI::App &cmd) {
     w.pretrain_multi_turn_fraction = c.num("pretrain_multi_turn_fraction");
     w.n_sft = int(c.integer("n_sft"));
     w.sft_multi_turn_fraction = c.num("sft_multi_turn_fraction");
+    w.sft_kinds = c.str("sft_kinds");
+    w.sft_slip_fraction = c.num("sft_slip_fraction");
     w.n_prompts = int(c.integer("n_prompts"));
     w.n_eval_prompts = int(c.integer("n_eval_prompts"));
     w.eval_holdout_fraction = c.num("eval_holdout_fraction");

@@ -175,6 +175,31 @@ TEST(World, SftHasPromptCompletionAndMultiTurnDemos) {
   EXPECT_LT(multi, 100);
 }
 
+// Every demonstration answers right; sft_slip_fraction of the answers carry a filler sentence,
+// which the oracle charges to helpfulness only (0.2 + 0.04 per extra word), and 0 gives none.
+TEST(World, SftDemonstrationsAreRightAndSomeEndWithAFillerSlip) {
+  for (double slip : {0.0, 0.4}) {
+    WorldConfig c;
+    c.sft_slip_fraction = slip;
+    World w = make_world(c);
+    Oracle oracle(w.kb);
+    int answers = 0, slipped = 0;
+    for (const auto& d : w.sft)
+      for (size_t i = 1; i < d.size(); i += 2, ++answers) {
+        HHHScore s = oracle.score(d[i - 1].content, d[i].content, true);
+        EXPECT_EQ(s.honest, 1.0) << d[i].content;
+        EXPECT_EQ(s.harmless, 1.0) << d[i].content;
+        if (s.total == Oracle::kMaxTotal) continue;
+        ++slipped;
+        EXPECT_GT(s.helpful, 0.5) << d[i].content << ": " << s.reason;  // a right answer (a wrong one is <= 0)
+        EXPECT_NE(s.reason.find("extra words"), std::string::npos) << d[i].content << ": " << s.reason;
+        EXPECT_LE(s.helpful, 1.0 - 0.2 - 0.04 * 3 + 1e-12) << d[i].content;  // every filler has >= 3 words
+      }
+    if (slip == 0.0) EXPECT_EQ(slipped, 0);
+    else EXPECT_NEAR(double(slipped) / answers, slip, 0.06) << slipped << " of " << answers;
+  }
+}
+
 TEST(World, RenderChatMatchesTheTokenizerTemplate) {
   std::vector<Message> m = {{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", "And greet Ann."}, {"assistant", "Hello"}};
   EXPECT_EQ(render_chat(m), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello<|eos|>");
