@@ -136,4 +136,10 @@ PreferenceLoss slic_hinge_loss(const Tensor &lc, const Tensor &lr, const Tensor 
   return {relu(1.0 - h * beta).mean(), ((lc - rlc) * beta).detach(), ((lr - rlr) * beta).detach()};
 }
 
+// RPO's NLL term (Pang et al. 2024, "Iterative Reasoning Preference Optimization"; TRL rpo_alpha),
+// added as \alpha \mathcal{L}_{NLL} to a preference loss: the chosen answers' per-token NLL,
+//   \mathcal{L}_{NLL} = -\frac{1}{B}\sum_i \frac{\log\pi_\theta(y_w^{(i)} \mid x^{(i)})}{|y_w^{(i)}|}
+// It keeps DPO from lowering the chosen answers' likelihood along with the rejected ones'.
+Tensor rpo_nll(const Tensor &lc_sum, const Tensor &len_c) { return -(lc_sum / clamp(len_c, 1.0, 1e30)).mean(); }
+
 }  // namespace nanorlhf::rlhf

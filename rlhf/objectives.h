@@ -57,5 +57,6 @@ PreferenceLoss slic_hinge_loss(const Tensor &logp_chosen, const Tensor &logp_rej
                                const Tensor &ref_logp_rejected, double beta);
 PreferenceLoss simpo_loss(const Tensor &logp_chosen_sum, const Tensor &len_chosen, const Tensor &logp_rejected_sum,
                           const Tensor &len_rejected, double beta, double gamma);
+Tensor rpo_nll(const Tensor &logp_chosen_sum, const Tensor &len_chosen);
 
 }  // namespace nanorlhf::rlhf

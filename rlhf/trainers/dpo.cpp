@@ -91,6 +91,7 @@ DPOTrainer::DPOTrainer(nn::GPT &policy, const nn::GPT *ref, std::vector<Tokenize
   NR_CHECK(o_.label_smoothing == 0 || o_.loss_type == "sigmoid",
            "dpo: label_smoothing (cDPO) applies to loss_type sigmoid only, got loss_type '{}'", o_.loss_type);
   NR_CHECK(o_.batch_size >= 1, "dpo: batch_size must be >= 1, got {}", o_.batch_size);
+  NR_CHECK(o_.rpo_alpha >= 0, "dpo: rpo_alpha must be >= 0, got {}", o_.rpo_alpha);
   NR_CHECK(!pairs_.empty(), "dpo: no preference pairs");
   NR_CHECK(ref != nullptr || o_.loss_type == "simpo", "dpo: loss_type '{}' needs a reference model", o_.loss_type);
   policy_.eval();  // dropout off
@@ -141,7 +142,13 @@ Metrics DPOTrainer::compute(const std::vector<size_t> &idx, bool train) {
     else if (o_.loss_type == "ipo") pl = ipo_loss(lc, lr, rlc, rlr, o_.beta);
     else pl = slic_hinge_loss(lc, lr, rlc, rlr, o_.beta);
   }
-  // 3. One step.
+  // 3. RPO: the chosen answers' NLL, so their likelihood is not traded away (any loss type).
+  Tensor nll;
+  if (o_.rpo_alpha > 0) {
+    nll = rpo_nll(lc, lengths.narrow(0, 0, b));
+    pl.loss = pl.loss + nll * o_.rpo_alpha;
+  }
+  // 4. One step.
   Metrics m;
   if (train) {
     pl.loss.backward();
@@ -157,6 +164,7 @@ Metrics DPOTrainer::compute(const std::vector<size_t> &idx, bool train) {
   m["rewards/margins"] = (pl.chosen_rewards - pl.rejected_rewards).mean().item();
   m["logps/chosen"] = lc.detach().mean().item();
   m["logps/rejected"] = lr.detach().mean().item();
+  if (o_.rpo_alpha > 0) m["nll_loss"] = nll.item();
   return m;
 }
 
@@ -185,6 +193,7 @@ std::vector<ConfigKey> dpo_schema() {
   s.push_back({"label_smoothing", 0.0, "cDPO: the assumed share of flipped labels (sigmoid only)", 0.0, 0.49});
   s.push_back({"simpo_beta", 2.0, "SimPO beta (reward = beta * mean token log-prob)", 0.0, std::nullopt, true});
   s.push_back({"simpo_gamma", 0.5, "SimPO target margin gamma", 0.0});
+  s.push_back({"rpo_alpha", 0.0, "RPO: weight of the chosen answers' per-token NLL added to the loss; 0 = off", 0.0});
   s.push_back({"epochs", 2, "passes over the pairs when steps = 0", 1.0});
   set_default(s, "beta", 0.1);
   set_default(s, "steps", 0);
@@ -215,6 +224,7 @@ Metrics run_dpo(const Config &c, bool quiet) {
   o.label_smoothing = c.num("label_smoothing");
   o.simpo_beta = c.num("simpo_beta");
   o.simpo_gamma = c.num("simpo_gamma");
+  o.rpo_alpha = c.num("rpo_alpha");
   o.batch_size = c.integer("batch_size");
   const int64_t per_epoch = ((int64_t)pairs.size() + o.batch_size - 1) / o.batch_size;
   const int64_t steps = c.integer("steps") > 0 ? c.integer("steps") : c.integer("epochs") * per_epoch;

@@ -30,6 +30,7 @@ struct DPOOptions {
   double beta = 0.1;                  // DPO / IPO tau / hinge
   double label_smoothing = 0.0;       // cDPO epsilon (sigmoid only)
   double simpo_beta = 2.0, simpo_gamma = 0.5;  // princeton-nlp/SimPO defaults (gamma/beta = 0.25)
+  double rpo_alpha = 0.0;             // weight of RPO's chosen-answer NLL added to the loss; 0 = off
   int64_t batch_size = 16;            // pairs per gradient step
   OptimConfig optim;
 };

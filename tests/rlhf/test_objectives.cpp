@@ -161,6 +161,15 @@ TEST(Objectives, DpoAndFamily) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+TEST(Objectives, RpoNllIsTheChosenAnswersMeanPerTokenNll) {
+  // log pi(y_w) summed = [-2, -6] over [2, 3] tokens -> per-token NLL [1, 2] -> mean 1.5
+  EXPECT_NEAR(rpo_nll(tensor({-2, -6}), tensor({2, 3})).item(), 1.5, 1e-6);
+  Tensor len = tensor({2, 3});
+  Tensor lc = rand64({2});
+  auto r = autograd::gradcheck([&](const std::vector<Tensor> &in) { return rpo_nll(in[0], len.to(kFloat64)); }, {lc});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
 TEST(Objectives, MissingEosPenaltyLowersOnlyUnfinishedRows) {
   // scores [2, -0.5, 1], finished [yes, no, no], penalty 1 -> [2, -1.5, 0]
   Tensor s = tensor({2, -0.5, 1});
