@@ -62,10 +62,13 @@ nlohmann::json demo_defaults() {
   return {
       {"pretrain.steps", 1000}, {"pretrain.batch_size", 16}, {"pretrain.model.ctx", 96}, {"pretrain.lr", 2e-3},
       {"pretrain.warmup", 30}, {"pretrain.log_every", 20},
-      {"rm.steps", 400},
+      {"rm.steps", 800},
       {"reinforce.steps", 80}, {"reinforce.lr", 5e-5},
-      {"ppo.steps", 60}, {"ppo.lr", 2e-5},
-      {"dpo.epochs", 1},
+      // PPO: a KL coefficient of 0.1 and two epochs per batch; with 0.05 and four epochs the policy
+      // found the reward model's blind spots (refusing everything, counting "1, 3.") within 60 batches.
+      {"ppo.steps", 45}, {"ppo.lr", 4e-5}, {"ppo.beta", 0.1}, {"ppo.ppo_epochs", 2}, {"ppo.vf_coef", 0.5},
+      // DPO: the annotators flip about a quarter of the labels; cDPO's smoothing assumes 20%.
+      {"dpo.epochs", 1}, {"dpo.label_smoothing", 0.2},
   };
 }
 
@@ -96,7 +99,9 @@ std::vector<ConfigKey> pipeline_schema() {
       {"world.n_pretrain_docs", 16000, "pretraining documents", 1.0},
       {"world.n_sft", 300, "SFT demonstrations", 1.0},
       {"world.sft_kinds", "fact,count,repeat", "prompt kinds the SFT demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)"},
-      {"world.n_prompts", 1000, "preference/RL prompts", 1.0},
+      {"world.sft_slip_fraction", WorldConfig{}.sft_slip_fraction,
+       "share of SFT demonstrations ending with a filler sentence (good, not best, answers)", 0.0, 1.0},
+      {"world.n_prompts", 2000, "preference/RL prompts", 1.0},
       {"world.n_eval_prompts", 200, "held-out evaluation prompts", 1.0},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
   };
@@ -160,6 +165,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   wc.n_pretrain_docs = (int)c.integer("world.n_pretrain_docs");
   wc.n_sft = (int)c.integer("world.n_sft");
   wc.sft_kinds = c.str("world.sft_kinds");
+  wc.sft_slip_fraction = c.num("world.sft_slip_fraction");
   wc.n_prompts = (int)c.integer("world.n_prompts");
   wc.n_eval_prompts = (int)c.integer("world.n_eval_prompts");
   std::string world = dir("world");
