@@ -62,11 +62,11 @@ nlohmann::json demo_defaults() {
   return {
       {"pretrain.steps", 1000}, {"pretrain.batch_size", 16}, {"pretrain.model.ctx", 96}, {"pretrain.lr", 2e-3},
       {"pretrain.warmup", 30}, {"pretrain.log_every", 20},
+      // 800 steps over 2000 prompts' pairs: with 400 over 1000, PPO found the reward model's blind
+      // spots (it refused every request, KL 14; bench/RESULTS.md).
       {"rm.steps", 800},
       {"reinforce.steps", 80}, {"reinforce.lr", 5e-5},
-      // PPO: a KL coefficient of 0.1 and two epochs per batch; with 0.05 and four epochs the policy
-      // found the reward model's blind spots (refusing everything, counting "1, 3.") within 60 batches.
-      {"ppo.steps", 45}, {"ppo.lr", 4e-5}, {"ppo.beta", 0.1}, {"ppo.ppo_epochs", 2}, {"ppo.vf_coef", 0.5},
+      {"ppo.steps", 60}, {"ppo.lr", 2e-5},
       // DPO: the annotators flip about a quarter of the labels; cDPO's smoothing assumes 20%.
       {"dpo.epochs", 1}, {"dpo.label_smoothing", 0.2},
   };
