@@ -114,7 +114,29 @@ void write_report_html(const std::string &path, const nlohmann::json &summary, c
     }
     h << "</tr>";
   }
-  h << "</table><h2>Training curves</h2><div class=\"charts\">";
+  h << "</table>";
+  // Win rate per prompt kind, for the rows that carry it.
+  std::vector<std::string> kinds;
+  for (auto &row : summary)
+    if (row.contains("win_rate_by_kind"))
+      for (auto &[k, v] : row["win_rate_by_kind"].items())
+        if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+  if (!kinds.empty()) {
+    h << "<h2>Win rate vs SFT by prompt kind</h2><table><tr><th>stage</th>";
+    for (auto &k : kinds) h << "<th>" << html_escape(k) << "</th>";
+    h << "</tr>";
+    for (auto &row : summary) {
+      if (!row.contains("win_rate_by_kind")) continue;
+      h << "<tr><td>" << html_escape(row["stage"].get<std::string>()) << "</td>";
+      for (auto &k : kinds) {
+        const auto &w = row["win_rate_by_kind"];
+        h << "<td>" << (w.contains(k) ? num(w[k].get<double>()) : std::string()) << "</td>";
+      }
+      h << "</tr>";
+    }
+    h << "</table>";
+  }
+  h << "<h2>Training curves</h2><div class=\"charts\">";
   for (auto &c : charts) h << svg_line_chart(c);
   h << "</div><h2>Samples on held-out prompts</h2><table><tr><th>prompt</th>";
   std::vector<std::string> models;

@@ -2,6 +2,8 @@
 // evaluates every policy against SFT with the oracle, and writes summary.json and report.html.
 #include "rlhf/trainers/pipeline.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -128,6 +130,22 @@ std::string summary_table(const nlohmann::json &summary) {
     t += fmt::format("{:<12} {:>12} {:>16} {:>10} {:>12} {:>9}\n", row["stage"].get<std::string>(),
                      cell(row, "oracle_score", "{:+.3f}"), cell(row, "win_rate_vs_sft", "{:.3f}"),
                      cell(row, "kl_to_sft", "{:.3f}"), cell(row, "rm_accuracy", "{:.3f}"), cell(row, "seconds", "{:.1f}"));
+  // Win rate per prompt kind: where each policy gains on SFT and where it only ties.
+  std::vector<std::string> kinds;
+  for (const auto &row : summary)
+    if (row.contains("win_rate_by_kind"))
+      for (auto &[k, v] : row["win_rate_by_kind"].items())
+        if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+  if (kinds.empty()) return t;
+  t += "\nwin rate vs SFT by prompt kind\n" + fmt::format("{:<12}", "stage");
+  for (const auto &k : kinds) t += fmt::format(" {:>12}", k);
+  t += "\n";
+  for (const auto &row : summary) {
+    if (!row.contains("win_rate_by_kind")) continue;
+    t += fmt::format("{:<12}", row["stage"].get<std::string>());
+    for (const auto &k : kinds) t += fmt::format(" {:>12}", cell(row["win_rate_by_kind"], k.c_str(), "{:.3f}"));
+    t += "\n";
+  }
   return t;
 }
 
@@ -212,6 +230,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   // Evaluate every policy that exists against SFT on the held-out prompts, with the same seed.
   nlohmann::json summary = nlohmann::json::array();
   std::vector<ReportSample> samples;
+  const Oracle oracle = Oracle::from_world_dir(world);
   for (const char *name : {"pretrain", "sft", "reinforce", "ppo", "dpo"}) {
     if (!fs::exists(dir(name) + "/model.safetensors")) continue;
     log(std::string("eval ") + name);
@@ -223,6 +242,11 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
     nlohmann::json row = {{"stage", name}, {"oracle_score", r.oracle_reward}, {"win_rate_vs_sft", r.win_rate},
                           {"kl_to_sft", r.kl_to_ref}, {"response_length", r.response_length}, {"finished", r.finished},
                           {"seconds", seconds.count(name) ? seconds[name] : 0.0}, {"eval_seconds", seconds_since(t0)}};
+    if (std::string(name) != "sft") {  // where the policy gains on SFT, kind by kind (SFT ties itself)
+      const nlohmann::json kinds = by_kind(r, oracle);
+      row["win_rate_by_kind"] = nlohmann::json::object();
+      for (auto &[kind, k] : kinds.items()) row["win_rate_by_kind"][kind] = k["win_rate_vs_sft"];
+    }
     summary.push_back(row);
     if (std::string(name) == "sft" && !std::isnan(rm_accuracy)) {  // the reward model's row sits after SFT's
       summary.push_back({{"stage", "rm"}, {"rm_accuracy", rm_accuracy}, {"seconds", seconds.count("rm") ? seconds["rm"] : 0.0},

@@ -22,7 +22,8 @@ struct PipelineResult {
 // Runs the stages in order; each writes its run directory under `out`. quiet: no progress lines.
 PipelineResult run_pipeline(const Config &c, bool quiet = false);
 
-// The summary as a fixed-width text table (what `nanorlhf pipeline` prints).
+// The summary as fixed-width text tables (what `nanorlhf pipeline` prints): one row per stage, then
+// the win rate per prompt kind of every row that has "win_rate_by_kind".
 std::string summary_table(const nlohmann::json &summary);
 
 }  // namespace nanorlhf::rlhf

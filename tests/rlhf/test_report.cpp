@@ -6,6 +6,7 @@
 
 #include "nn/atomic_file.h"
 #include "rlhf/report.h"
+#include "rlhf/trainers/pipeline.h"
 
 using namespace nanorlhf::rlhf;
 
@@ -39,5 +40,37 @@ TEST(Report, CurvesFromMetricsAndWholeFile) {
   EXPECT_NE(html.find("1.25"), std::string::npos);
   EXPECT_NE(html.find("What &lt;b&gt;?"), std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// The per-kind win rates: a second table in the HTML and in the printed summary, one column per
+// kind seen in any row, blank where a row lacks that kind, and no table when no row has them.
+TEST(Report, WinRateByKindTableInHtmlAndText) {
+  using nlohmann::json;
+  json summary = json::array({{{"stage", "sft"}, {"oracle_score", 2.0}, {"win_rate_vs_sft", 0.5}},
+                              {{"stage", "ppo"}, {"oracle_score", 2.5}, {"win_rate_vs_sft", 0.7},
+                               {"win_rate_by_kind", {{"count", 0.25}, {"fact", 0.875}}}},
+                              {{"stage", "dpo"}, {"win_rate_by_kind", {{"greet", 0.625}}}}});
+  std::string text = summary_table(summary);
+  auto at = text.find("win rate vs SFT by prompt kind");
+  ASSERT_NE(at, std::string::npos) << text;
+  std::string kinds = text.substr(at);
+  EXPECT_NE(kinds.find("count"), std::string::npos);
+  EXPECT_NE(kinds.find("greet"), std::string::npos);
+  EXPECT_NE(kinds.find("0.250"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("0.875"), std::string::npos) << kinds;
+  EXPECT_NE(kinds.find("0.625"), std::string::npos) << kinds;
+  EXPECT_EQ(kinds.find("sft"), std::string::npos) << "sft has no per-kind row";
+  EXPECT_EQ(summary_table(json::array({summary[0]})).find("by prompt kind"), std::string::npos);
+
+  auto dir = std::filesystem::temp_directory_path() / "nr_report_kinds_test";
+  std::filesystem::create_directories(dir);
+  std::string out = (dir / "report.html").string();
+  write_report_html(out, summary, {}, {});
+  std::ifstream in(out);
+  std::string html((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(html.find("Win rate vs SFT by prompt kind"), std::string::npos);
+  EXPECT_NE(html.find("<th>count</th><th>fact</th><th>greet</th>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<tr><td>dpo</td><td></td><td></td><td>0.625"), std::string::npos) << html;
   std::filesystem::remove_all(dir);
 }
