@@ -3,7 +3,6 @@
 #include "rlhf/trainers/pipeline.h"
 
 #include <algorithm>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
