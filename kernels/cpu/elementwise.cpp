@@ -51,12 +51,12 @@ void map_range_best(const T *x, T *y, int64_t n, F f) {
   map_range(x, y, n, f);
 }
 
-// Apply y[i] = f(x[i]) over a contiguous range: each thread runs the same vector loop on its own
-// block (`parallel for simd` with an if clause leaves the parallel copy scalar in GCC 12).
-// Elementwise results do not depend on how the range is split, so this is deterministic.
-template <class T, class F>
-void map_unary(const T *x, T *y, int64_t n, F f) {
-  if (n <= kParallelMin) return map_range_best(x, y, n, f);
+// Splits [0, n) into one run of whole 64-byte blocks (16 floats) per thread and calls body(b0, b1)
+// on each thread's run: every thread runs the same vector loop on its own block (`parallel for
+// simd` with an if clause leaves the parallel copy scalar in GCC 12). Elementwise results do not
+// depend on how the range is split, so this is deterministic.
+template <class Body>
+void for_each_thread_range(int64_t n, Body body) {
 #pragma omp parallel
   {
 #ifdef _OPENMP
@@ -64,10 +64,17 @@ void map_unary(const T *x, T *y, int64_t n, F f) {
 #else
     const int64_t nt = 1, tid = 0;
 #endif
-    const int64_t blocks = (n + 15) / 16;  // 64-byte blocks of float
+    const int64_t blocks = (n + 15) / 16;
     const int64_t b0 = std::min(n, blocks * tid / nt * 16), b1 = std::min(n, blocks * (tid + 1) / nt * 16);
-    if (b0 < b1) map_range_best(x + b0, y + b0, b1 - b0, f);
+    if (b0 < b1) body(b0, b1);
   }
+}
+
+// Apply y[i] = f(x[i]) over a contiguous range.
+template <class T, class F>
+void map_unary(const T *x, T *y, int64_t n, F f) {
+  if (n <= kParallelMin) return map_range_best(x, y, n, f);
+  for_each_thread_range(n, [&](int64_t b0, int64_t b1) { map_range_best(x + b0, y + b0, b1 - b0, f); });
 }
 
 // out[i] = f(a[i], b[i]) over contiguous ranges: the two-input twin of map_unary.
@@ -94,17 +101,7 @@ void map2_range_best(const T *a, const T *b, T *out, int64_t n, F f) {
 template <class T, class F>
 void map_binary(const T *a, const T *b, T *out, int64_t n, F f) {
   if (n <= kParallelMin) return map2_range_best(a, b, out, n, f);
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads(), tid = omp_get_thread_num();
-#else
-    const int64_t nt = 1, tid = 0;
-#endif
-    const int64_t blocks = (n + 15) / 16;
-    const int64_t b0 = std::min(n, blocks * tid / nt * 16), b1 = std::min(n, blocks * (tid + 1) / nt * 16);
-    if (b0 < b1) map2_range_best(a + b0, b + b0, out + b0, b1 - b0, f);
-  }
+  for_each_thread_range(n, [&](int64_t b0, int64_t b1) { map2_range_best(a + b0, b + b0, out + b0, b1 - b0, f); });
 }
 
 // Numerically stable logistic: never evaluates exp of a large positive number. One exp, and for
