@@ -101,7 +101,8 @@ void write_report_html(const std::string &path, const nlohmann::json &summary, c
     << "th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:12px}code{white-space:pre-wrap}"
     << "</style></head><body><h1>" << html_escape(title) << "</h1>";
   // Summary table: one row per stage, the columns of summary.json.
-  std::vector<std::string> cols = {"stage", "oracle_score", "win_rate_vs_sft", "kl_to_sft", "rm_accuracy", "seconds"};
+  std::vector<std::string> cols = {"stage",     "oracle_score", "win_rate_vs_sft", "win_rate_se",
+                                   "kl_to_sft", "rm_accuracy",  "seconds"};
   h << "<h2>Summary</h2><table><tr>";
   for (auto &c : cols) h << "<th>" << c << "</th>";
   h << "</tr>";

@@ -65,6 +65,22 @@ json by_kind(const EvalResult &r, const Oracle &oracle) {
   return out;
 }
 
+double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x) {
+  NR_CHECK(cluster.size() == x.size(), "clustered_standard_error: {} cluster labels for {} values", cluster.size(),
+           x.size());
+  const double n = double(x.size());
+  double mean = 0;
+  for (double v : x) mean += v;
+  mean /= n;
+  std::map<std::string, double> dev;  // per cluster: the sum of deviations from the overall mean
+  for (size_t i = 0; i < x.size(); ++i) dev[cluster[i]] += x[i] - mean;
+  const double G = double(dev.size());
+  if (G < 2) return std::nan("");  // one cluster: no spread to measure
+  double ss = 0;
+  for (const auto &[g, d] : dev) ss += d * d;
+  return std::sqrt(G / (G - 1) * ss) / n;
+}
+
 SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                                   const nn::GenerationConfig &cfg, int64_t batch) {
   NR_CHECK(batch > 0, "sample_in_chunks: batch must be positive, got {}", batch);
@@ -127,10 +143,14 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   ref.train(ref_was_training);
 
   // Sums first, one division last: a tie of n prompts is exactly 0.5, whatever n.
+  std::vector<std::string> row_prompts;
+  std::vector<double> wins;
   for (const EvalRow &r : res.rows) {
     res.oracle_reward += r.score.total;
     res.ref_oracle_reward += r.ref_score.total;
-    res.win_rate += r.score.total > r.ref_score.total ? 1.0 : r.score.total == r.ref_score.total ? 0.5 : 0.0;
+    row_prompts.push_back(r.prompt);
+    wins.push_back(r.score.total > r.ref_score.total ? 1.0 : r.score.total == r.ref_score.total ? 0.5 : 0.0);
+    res.win_rate += wins.back();
     res.kl_to_ref += r.kl;
     res.response_length += double(r.length);
     res.finished += r.finished ? 1.0 : 0.0;
@@ -142,6 +162,7 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
                     &res.finished, &res.helpful, &res.honest, &res.harmless})
     *v /= n;
+  res.win_rate_se = res.rows.empty() ? 0.0 : clustered_standard_error(row_prompts, wins);
   return res;
 }
 
@@ -204,6 +225,7 @@ EvalResult run_evaluate(const Config &c) {
             {"eval/oracle_reward", r.oracle_reward},
             {"eval/ref_oracle_reward", r.ref_oracle_reward},
             {"eval/win_rate_vs_sft", r.win_rate},
+            {"eval/win_rate_se", r.win_rate_se},
             {"eval/kl_to_ref", r.kl_to_ref},
             {"eval/response_length", r.response_length},
             {"eval/finished", r.finished},

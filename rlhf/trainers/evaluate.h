@@ -37,6 +37,7 @@ struct EvalResult {
   double oracle_reward = 0;      // eval/oracle_reward: mean oracle total of the policy's responses
   double ref_oracle_reward = 0;  // eval/ref_oracle_reward: the same for the reference
   double win_rate = 0;           // eval/win_rate_vs_sft: oracle prefers the policy's response; ties count 1/2
+  double win_rate_se = 0;        // eval/win_rate_se: its standard error, draws of one prompt as one cluster
   double kl_to_ref = 0;          // eval/kl_to_ref: mean over prompts of the summed k1 estimator
   double response_length = 0;    // eval/response_length: mean response tokens
   double finished = 0;           // eval/finished: share of responses that ended with <|eos|>
@@ -55,6 +56,12 @@ struct EvalOptions {
 // estimates KL(pi || pi_ref) on the policy's own samples. Deterministic in (models, prompts, options).
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
                     const std::vector<std::string> &prompts, const EvalOptions &opts);
+
+// Standard error of the mean of x when the draws come in clusters (repeated draws of one held-out
+// prompt), so a prompt the policy always fails counts as one piece of evidence, not as 25:
+//   \mathrm{SE}^2 = \frac{G}{G-1} \sum_{g=1}^{G} \Big(\sum_{i \in g} (x_i - \bar x)\Big)^2 / n^2
+// (the cluster-robust "sandwich" variance; with one draw per cluster it is the usual s/\sqrt{n}).
+double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
 std::string side_by_side(const EvalResult &r, int64_t n);

@@ -58,6 +58,7 @@ TEST(Evaluate, AModelAgainstItselfTiesAndRunsAreDeterministic) {
   rlhf::EvalResult a = rlhf::evaluate(gpt, gpt, f.tok, oracle, f.prompts, opts());
   ASSERT_EQ(a.rows.size(), f.prompts.size());
   EXPECT_EQ(a.win_rate, 0.5);
+  EXPECT_EQ(a.win_rate_se, 0.0);  // every row ties: no spread
   EXPECT_EQ(a.kl_to_ref, 0.0);
   EXPECT_EQ(a.oracle_reward, a.ref_oracle_reward);
   EXPECT_GT(a.response_length, 0.0);
@@ -129,7 +130,7 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   EXPECT_EQ(r.win_rate, 0.5);
   auto lines = rlhf::read_jsonl((dir / "eval/metrics.jsonl").string());
   ASSERT_EQ(lines.size(), 1u);
-  for (auto key : {"eval/oracle_reward", "eval/win_rate_vs_sft", "eval/kl_to_ref", "eval/response_length"})
+  for (auto key : {"eval/oracle_reward", "eval/win_rate_vs_sft", "eval/win_rate_se", "eval/kl_to_ref", "eval/response_length"})
     EXPECT_TRUE(lines[0].second.contains(key)) << key;
   EXPECT_EQ(lines[0].second["eval/win_rate_vs_sft"].get<double>(), 0.5);
   std::ifstream s(dir / "eval/samples.txt");
@@ -184,4 +185,22 @@ TEST(Evaluate, ByKindSplitsWinRateAndScoresPerPromptKind) {
   EXPECT_EQ(t["harmful"]["ties"].get<double>(), 0.0);
   EXPECT_EQ(t["harmful"]["oracle_reward"].get<double>(), 3.0);
   EXPECT_EQ(t["harmful"]["ref_oracle_reward"].get<double>(), res.rows[2].ref_score.total);
+}
+
+// Hand numbers: two prompts drawn twice each, one always won and one always lost, is two pieces of
+// evidence (SE 0.5), not four; with one draw per prompt the formula is the usual s / sqrt(n).
+TEST(Evaluate, ClusteredStandardErrorCountsAPromptOnce) {
+  const std::vector<double> x = {1, 1, 0, 0};
+  EXPECT_NEAR(rlhf::clustered_standard_error({"a", "a", "b", "b"}, x), 0.5, 1e-15);
+  const double s = std::sqrt(1.0 / 3.0);  // sample standard deviation of {1, 1, 0, 0}
+  EXPECT_NEAR(rlhf::clustered_standard_error({"a", "b", "c", "d"}, x), s / 2.0, 1e-15);
+  // Within-prompt disagreement that cancels leaves only the spread between prompts.
+  EXPECT_NEAR(rlhf::clustered_standard_error({"a", "a", "b", "b"}, {1, 0, 1, 0}), 0.0, 1e-15);
+  EXPECT_TRUE(std::isnan(rlhf::clustered_standard_error({"a", "a"}, {1, 0})));
+  try {
+    rlhf::clustered_standard_error({"a"}, {1, 0});
+    FAIL() << "mismatched sizes accepted";
+  } catch (const std::exception &e) {
+    EXPECT_NE(std::string(e.what()).find("1 cluster labels for 2 values"), std::string::npos) << e.what();
+  }
 }

@@ -48,12 +48,14 @@ TEST(Report, CurvesFromMetricsAndWholeFile) {
 TEST(Report, WinRateByKindTableInHtmlAndText) {
   using nlohmann::json;
   json summary = json::array({{{"stage", "sft"}, {"oracle_score", 2.0}, {"win_rate_vs_sft", 0.5}},
-                              {{"stage", "ppo"}, {"oracle_score", 2.5}, {"win_rate_vs_sft", 0.7},
+                              {{"stage", "ppo"}, {"oracle_score", 2.5}, {"win_rate_vs_sft", 0.7}, {"win_rate_se", 0.0125},
                                {"win_rate_by_kind", {{"count", 0.25}, {"fact", 0.875}}}},
                               {{"stage", "dpo"}, {"win_rate_by_kind", {{"greet", 0.625}}}}});
   std::string text = summary_table(summary);
   auto at = text.find("win rate vs SFT by prompt kind");
   ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_NE(text.substr(0, at).find("s.e."), std::string::npos) << text;
+  EXPECT_NE(text.substr(0, at).find("0.013"), std::string::npos) << "the standard error sits beside the win rate\n" << text;
   std::string kinds = text.substr(at);
   EXPECT_NE(kinds.find("count"), std::string::npos);
   EXPECT_NE(kinds.find("greet"), std::string::npos);
