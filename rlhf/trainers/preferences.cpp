@@ -1,5 +1,6 @@
-// Preference data: K samples per prompt from the SFT policy at temperature ~1, every pair of distinct
-// responses labelled by one noisy oracle annotator, split by prompt into train and held-out files.
+// Preference data: K samples per prompt from the SFT policy at temperature ~1 (optionally mix_k of them
+// from a second policy), every pair of distinct responses labelled by one noisy oracle annotator, split by
+// prompt into train and held-out files.
 #include "rlhf/trainers/preferences.h"
 
 #include <chrono>
@@ -23,6 +24,8 @@ std::vector<ConfigKey> preferences_schema() {
       {"world", "data", "world folder (world.json) of the oracle that labels the pairs"},
       {"out", "runs/preferences", "folder for train.jsonl, heldout.jsonl, config.json, metrics.jsonl"},
       {"k", 4, "responses sampled per prompt", 2.0},
+      {"mix_policy", "", "run directory of a second policy that writes mix_k of the K responses; empty = none"},
+      {"mix_k", 0, "responses per prompt from mix_policy (the other K - mix_k from policy)", 0.0},
       {"pairs_per_prompt", 0, "pairs kept per prompt, drawn from the K(K-1)/2; 0 = all", 0.0},
       {"heldout_fraction", 0.1, "share of prompts whose pairs go to heldout.jsonl", 0.0, 0.9},
       {"max_prompts", 0, "use the first N prompts; 0 = all", 0.0},
@@ -49,15 +52,41 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
   if (c.integer("max_prompts") > 0 && (size_t)c.integer("max_prompts") < prompts.size())
     prompts.resize((size_t)c.integer("max_prompts"));
 
-  // K copies of each prompt side by side: one generate call samples them independently.
-  std::vector<std::string> expanded;
-  for (const auto &p : prompts)
-    for (int64_t j = 0; j < K; ++j) expanded.push_back(p);
+  // Responses p*K .. p*K+K-1 answer prompt p: the first K - mix_k from the policy, the rest from
+  // mix_policy (Llama 2 sec. 3.2.1 samples each pair from two model variants, for diversity).
+  const int64_t K_mix = c.integer("mix_k");
+  NR_CHECK(K_mix < K, "preferences: mix_k ({}) must be less than k ({})", K_mix, K);
+  NR_CHECK((K_mix > 0) == !c.str("mix_policy").empty(), "preferences: mix_policy and mix_k > 0 go together (got '{}', {})",
+           c.str("mix_policy"), K_mix);
+  auto sample = [&](const LoadedModel &m, int64_t per_prompt, uint64_t sample_seed) {
+    std::vector<std::string> expanded;  // copies of each prompt side by side: one generate call samples them independently
+    for (const auto &p : prompts)
+      for (int64_t j = 0; j < per_prompt; ++j) expanded.push_back(p);
+    nn::GenerationConfig g{.max_new_tokens = c.integer("max_new_tokens"), .temperature = c.num("temperature"),
+                           .seed = sample_seed};
+    return sample_in_chunks(*m.model, m.tokenizer, expanded, g, c.integer("batch"));
+  };
   const auto t0 = std::chrono::steady_clock::now();
-  if (!quiet) std::fprintf(stderr, "preferences: sampling %zu responses (%zu prompts x %lld)...\n", expanded.size(),
+  if (!quiet) std::fprintf(stderr, "preferences: sampling %zu responses (%zu prompts x %lld)...\n", prompts.size() * K,
                            prompts.size(), (long long)K);
-  nn::GenerationConfig g{.max_new_tokens = c.integer("max_new_tokens"), .temperature = c.num("temperature"), .seed = seed};
-  SampledResponses s = sample_in_chunks(*policy.model, policy.tokenizer, expanded, g, c.integer("batch"));
+  SampledResponses s = sample(policy, K - K_mix, seed);
+  if (K_mix > 0) {
+    LoadedModel mix = load_gpt_run(c.str("mix_policy"), dev);
+    NR_CHECK(mix.tokenizer.merges() == policy.tokenizer.merges(), "preferences: mix_policy '{}' and policy '{}' use "
+             "different tokenizers", c.str("mix_policy"), c.str("policy"));
+    SampledResponses m = sample(mix, K_mix, seed + 1);
+    SampledResponses all;
+    for (size_t p = 0; p < prompts.size(); ++p)
+      for (int64_t j = 0; j < K; ++j) {
+        const SampledResponses &src = j < K - K_mix ? s : m;
+        const size_t i = j < K - K_mix ? p * size_t(K - K_mix) + size_t(j) : p * size_t(K_mix) + size_t(j - (K - K_mix));
+        all.prompts.push_back(src.prompts[i]);
+        all.responses.push_back(src.responses[i]);
+        all.finished.push_back(src.finished[i]);
+        all.lengths.push_back(src.lengths[i]);
+      }
+    s = std::move(all);
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Held-out prompts: a seeded share, so the reward model is evaluated on prompts it never saw.

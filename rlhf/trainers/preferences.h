@@ -11,7 +11,7 @@
 
 namespace nanorlhf::rlhf {
 
-// policy, prompts, world, out, k, pairs_per_prompt, heldout_fraction, max_prompts, max_new_tokens,
+// policy, prompts, world, out, k, mix_policy, mix_k, pairs_per_prompt, heldout_fraction, max_prompts, max_new_tokens,
 // temperature, label_temperature, seed, batch, device.
 std::vector<ConfigKey> preferences_schema();
 
