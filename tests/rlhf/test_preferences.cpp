@@ -14,36 +14,44 @@
 using namespace nanorlhf;
 namespace fs = std::filesystem;
 
-TEST(Preferences, EmptyResponsesNeverReachTheFile) {
-  fs::path dir = fs::temp_directory_path() / ("nanorlhf_test_prefs_" + std::to_string(::getpid()));
+// A fresh folder with a small world in dir/world, and a preferences config reading it with the
+// policy in dir/sft and writing dir/prefs.
+static rlhf::Config small_world_config(const fs::path &dir, int n_prompts) {
   fs::remove_all(dir);
   rlhf::WorldConfig wc;
   wc.n_pretrain_docs = 10;
   wc.n_sft = 5;
-  wc.n_prompts = 30;
+  wc.n_prompts = n_prompts;
   wc.n_eval_prompts = 5;
   rlhf::write_world(rlhf::make_world(wc), (dir / "world").string());
-
-  // A policy whose next-token distribution is the same everywhere: <|eos|> with p ~ 0.3, the rest
-  // uniform, so about a third of the responses are empty. (ln_f maps every state to its bias v; the
-  // LM head reads only <|eos|> off v.)
-  manual_seed(1);
-  nn::Tokenizer tok;
-  nn::GPT gpt({.vocab = tok.vocab_size(), .ctx = 96, .d_model = 16, .n_layer = 1, .n_head = 2});
-  {
-    NoGradGuard ng;
-    gpt.ln_f->weight.fill_(0.0);
-    gpt.ln_f->bias.fill_(1.0);
-    gpt.lm_head->weight.fill_(0.0);
-    gpt.lm_head->weight.select(0, tok.eos_id()).fill_(std::log(0.43 * (tok.vocab_size() - 1)) / 16.0);
-  }
-  rlhf::save_gpt_run((dir / "sft").string(), gpt, tok, nlohmann::json::object());
-
   rlhf::Config c(rlhf::preferences_schema());
   c.set("policy=" + (dir / "sft").string());
   c.set("prompts=" + (dir / "world" / "prompts.jsonl").string());
   c.set("world=" + (dir / "world").string());
   c.set("out=" + (dir / "prefs").string());
+  return c;
+}
+
+// A policy whose next-token distribution is the same everywhere: `token` has logit `logit`, every
+// other token 0. (ln_f maps every state to its bias v; the LM head reads only `token` off v.)
+static nn::GPT constant_policy(const nn::Tokenizer &tok, int64_t token, double logit) {
+  nn::GPT gpt({.vocab = tok.vocab_size(), .ctx = 96, .d_model = 16, .n_layer = 1, .n_head = 2});
+  NoGradGuard ng;
+  gpt.ln_f->weight.fill_(0.0);
+  gpt.ln_f->bias.fill_(1.0);
+  gpt.lm_head->weight.fill_(0.0);
+  gpt.lm_head->weight.select(0, token).fill_(logit / 16.0);
+  return gpt;
+}
+
+TEST(Preferences, EmptyResponsesNeverReachTheFile) {
+  fs::path dir = fs::temp_directory_path() / ("nanorlhf_test_prefs_" + std::to_string(::getpid()));
+  rlhf::Config c = small_world_config(dir, 30);
+  // <|eos|> with p ~ 0.3, the rest uniform, so about a third of the responses are empty.
+  manual_seed(1);
+  nn::Tokenizer tok;
+  rlhf::save_gpt_run((dir / "sft").string(), constant_policy(tok, tok.eos_id(), std::log(0.43 * (tok.vocab_size() - 1))),
+                     tok, nlohmann::json::object());
   c.set("max_new_tokens=6");
   rlhf::PreferencesResult r = rlhf::run_preferences(c, /*quiet=*/true);
   ASSERT_GT(r.train_pairs, 0);
@@ -54,40 +62,17 @@ TEST(Preferences, EmptyResponsesNeverReachTheFile) {
   fs::remove_all(dir);
 }
 
-// A policy that writes one token over and over (logit 50 for it, 0 for the rest).
-static nn::GPT one_token_policy(const nn::Tokenizer &tok, int64_t token) {
-  nn::GPT gpt({.vocab = tok.vocab_size(), .ctx = 96, .d_model = 16, .n_layer = 1, .n_head = 2});
-  NoGradGuard ng;
-  gpt.ln_f->weight.fill_(0.0);
-  gpt.ln_f->bias.fill_(1.0);
-  gpt.lm_head->weight.fill_(0.0);
-  gpt.lm_head->weight.select(0, token).fill_(50.0 / 16.0);
-  return gpt;
-}
-
 // mix_policy writes mix_k of the K responses of every prompt: with K = 3 and mix_k = 1, two equal
 // responses from the policy (skipped as identical) and one from the second policy, so every pair
 // sets one model's answer against the other's, two pairs per prompt.
 TEST(Preferences, MixPolicyWritesItsShareOfEveryPromptsResponses) {
   fs::path dir = fs::temp_directory_path() / ("nanorlhf_test_prefs_mix_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  rlhf::WorldConfig wc;
-  wc.n_pretrain_docs = 10;
-  wc.n_sft = 5;
-  wc.n_prompts = 20;
-  wc.n_eval_prompts = 5;
-  rlhf::write_world(rlhf::make_world(wc), (dir / "world").string());
+  rlhf::Config c = small_world_config(dir, 20);
   manual_seed(1);
-  nn::Tokenizer tok;
+  nn::Tokenizer tok;  // two policies that write one token over and over: "aaaa" and "bbbb"
   const int64_t a = tok.encode_completion("a").at(0), b = tok.encode_completion("b").at(0);
-  rlhf::save_gpt_run((dir / "sft").string(), one_token_policy(tok, a), tok, nlohmann::json::object());
-  rlhf::save_gpt_run((dir / "other").string(), one_token_policy(tok, b), tok, nlohmann::json::object());
-
-  rlhf::Config c(rlhf::preferences_schema());
-  c.set("policy=" + (dir / "sft").string());
-  c.set("prompts=" + (dir / "world" / "prompts.jsonl").string());
-  c.set("world=" + (dir / "world").string());
-  c.set("out=" + (dir / "prefs").string());
+  rlhf::save_gpt_run((dir / "sft").string(), constant_policy(tok, a, 50.0), tok, nlohmann::json::object());
+  rlhf::save_gpt_run((dir / "other").string(), constant_policy(tok, b, 50.0), tok, nlohmann::json::object());
   c.set("max_new_tokens=4");
   c.set("k=3");
   c.set("mix_policy=" + (dir / "other").string());
