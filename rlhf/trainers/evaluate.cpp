@@ -65,6 +65,9 @@ json by_kind(const EvalResult &r, const Oracle &oracle) {
   return out;
 }
 
+// A prompt the policy always fails is one piece of evidence, not 25 (lecture 01, "Evaluation"):
+//   \mathrm{SE}^2 = \frac{G}{G-1} \sum_{g=1}^{G} \Big(\sum_{i \in g} (x_i - \bar x)\Big)^2 / n^2
+// the cluster-robust ("sandwich") variance of a mean; with one draw per cluster it is s/\sqrt{n}.
 double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x) {
   NR_CHECK(cluster.size() == x.size(), "clustered_standard_error: {} cluster labels for {} values", cluster.size(),
            x.size());

@@ -57,10 +57,8 @@ struct EvalOptions {
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
                     const std::vector<std::string> &prompts, const EvalOptions &opts);
 
-// Standard error of the mean of x when the draws come in clusters (repeated draws of one held-out
-// prompt), so a prompt the policy always fails counts as one piece of evidence, not as 25:
-//   \mathrm{SE}^2 = \frac{G}{G-1} \sum_{g=1}^{G} \Big(\sum_{i \in g} (x_i - \bar x)\Big)^2 / n^2
-// (the cluster-robust "sandwich" variance; with one draw per cluster it is the usual s/\sqrt{n}).
+// Standard error of the mean of x whose draws come in clusters (cluster[i] names x[i]'s): the
+// win rate's, with the draws of one held-out prompt as one cluster. NaN for a single cluster.
 double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
