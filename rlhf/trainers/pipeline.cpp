@@ -130,8 +130,8 @@ std::string summary_table(const nlohmann::json &summary) {
   for (const auto &row : summary)
     t += fmt::format("{:<12} {:>12} {:>16} {:>6} {:>10} {:>12} {:>9}\n", row["stage"].get<std::string>(),
                      cell(row, "oracle_score", "{:+.3f}"), cell(row, "win_rate_vs_sft", "{:.3f}"),
-                     cell(row, "win_rate_se", "{:.3f}"), cell(row, "kl_to_sft", "{:.3f}"), cell(row, "rm_accuracy", "{:.3f}"),
-                     cell(row, "seconds", "{:.1f}"));
+                     cell(row, "win_rate_se", "{:.3f}"), cell(row, "kl_to_sft", "{:.3f}"),
+                     cell(row, "rm_accuracy", "{:.3f}"), cell(row, "seconds", "{:.1f}"));
   // Win rate per prompt kind: where each policy gains on SFT and where it only ties.
   std::vector<std::string> kinds;
   for (const auto &row : summary)
@@ -241,9 +241,15 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
                               {"world", world}, {"out", dir("eval") + "/" + name}});
     auto t0 = std::chrono::steady_clock::now();
     EvalResult r = run_evaluate(ec);
-    nlohmann::json row = {{"stage", name}, {"oracle_score", r.oracle_reward}, {"win_rate_vs_sft", r.win_rate},
-                          {"win_rate_se", r.win_rate_se}, {"kl_to_sft", r.kl_to_ref}, {"response_length", r.response_length}, {"finished", r.finished},
-                          {"seconds", seconds.count(name) ? seconds[name] : 0.0}, {"eval_seconds", seconds_since(t0)}};
+    nlohmann::json row = {{"stage", name},
+                          {"oracle_score", r.oracle_reward},
+                          {"win_rate_vs_sft", r.win_rate},
+                          {"win_rate_se", r.win_rate_se},
+                          {"kl_to_sft", r.kl_to_ref},
+                          {"response_length", r.response_length},
+                          {"finished", r.finished},
+                          {"seconds", seconds.count(name) ? seconds[name] : 0.0},
+                          {"eval_seconds", seconds_since(t0)}};
     if (std::string(name) != "sft") {  // where the policy gains on SFT, kind by kind (SFT ties itself)
       const nlohmann::json kinds = by_kind(r, oracle);
       row["win_rate_by_kind"] = nlohmann::json::object();

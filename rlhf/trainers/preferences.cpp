@@ -56,10 +56,11 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
   // mix_policy (Llama 2 sec. 3.2.1 samples each pair from two model variants, for diversity).
   const int64_t K_mix = c.integer("mix_k");
   NR_CHECK(K_mix < K, "preferences: mix_k ({}) must be less than k ({})", K_mix, K);
-  NR_CHECK((K_mix > 0) == !c.str("mix_policy").empty(), "preferences: mix_policy and mix_k > 0 go together (got '{}', {})",
-           c.str("mix_policy"), K_mix);
+  NR_CHECK((K_mix > 0) == !c.str("mix_policy").empty(),
+           "preferences: mix_policy and mix_k > 0 go together (got '{}', {})", c.str("mix_policy"), K_mix);
   auto sample = [&](const LoadedModel &m, int64_t per_prompt, uint64_t sample_seed) {
-    std::vector<std::string> expanded;  // copies of each prompt side by side: one generate call samples them independently
+    // Copies of each prompt side by side: one generate call samples them independently.
+    std::vector<std::string> expanded;
     for (const auto &p : prompts)
       for (int64_t j = 0; j < per_prompt; ++j) expanded.push_back(p);
     nn::GenerationConfig g{.max_new_tokens = c.integer("max_new_tokens"), .temperature = c.num("temperature"),
@@ -78,8 +79,9 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
     SampledResponses all;
     for (size_t p = 0; p < prompts.size(); ++p)
       for (int64_t j = 0; j < K; ++j) {
-        const SampledResponses &src = j < K - K_mix ? s : m;
-        const size_t i = j < K - K_mix ? p * size_t(K - K_mix) + size_t(j) : p * size_t(K_mix) + size_t(j - (K - K_mix));
+        const bool own = j < K - K_mix;
+        const SampledResponses &src = own ? s : m;
+        const size_t i = own ? p * size_t(K - K_mix) + size_t(j) : p * size_t(K_mix) + size_t(j - (K - K_mix));
         all.prompts.push_back(src.prompts[i]);
         all.responses.push_back(src.responses[i]);
         all.finished.push_back(src.finished[i]);
