@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "nanorlhf/nanorlhf.h"
@@ -14,6 +15,18 @@ namespace nr_test {
 
 using nanorlhf::Shape;
 using nanorlhf::Tensor;
+
+// f() throws, and the message contains `part` (a file:line, a key, both shapes): bad input must
+// say what is wrong. EXPECT_TRUE(throws_with([&] { run(c); }, "data.jsonl:2"));
+inline ::testing::AssertionResult throws_with(const std::function<void()> &f, const std::string &part) {
+  try {
+    f();
+  } catch (const std::exception &e) {
+    if (std::string(e.what()).find(part) != std::string::npos) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "the error \"" << e.what() << "\" does not say \"" << part << "\"";
+  }
+  return ::testing::AssertionFailure() << "no error; expected one that says \"" << part << "\"";
+}
 
 // |got - ref| <= atol + rtol * |ref|, element by element.
 inline ::testing::AssertionResult allclose(const std::vector<double> &got, const std::vector<double> &ref,

@@ -12,6 +12,7 @@
 #include "rlhf/trainers/evaluate.h"
 #include "rlhf/trainers/pretrain.h"
 #include "rlhf/world.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 namespace fs = std::filesystem;
@@ -197,10 +198,6 @@ TEST(Evaluate, ClusteredStandardErrorCountsAPromptOnce) {
   // Within-prompt disagreement that cancels leaves only the spread between prompts.
   EXPECT_NEAR(rlhf::clustered_standard_error({"a", "a", "b", "b"}, {1, 0, 1, 0}), 0.0, 1e-15);
   EXPECT_TRUE(std::isnan(rlhf::clustered_standard_error({"a", "a"}, {1, 0})));
-  try {
-    rlhf::clustered_standard_error({"a"}, {1, 0});
-    FAIL() << "mismatched sizes accepted";
-  } catch (const std::exception &e) {
-    EXPECT_NE(std::string(e.what()).find("1 cluster labels for 2 values"), std::string::npos) << e.what();
-  }
+  EXPECT_TRUE(
+      nr_test::throws_with([&] { rlhf::clustered_standard_error({"a"}, {1, 0}); }, "1 cluster labels for 2 values"));
 }

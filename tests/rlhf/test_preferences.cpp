@@ -10,6 +10,7 @@
 #include "rlhf/trainers/preferences.h"
 #include "rlhf/trainers/pretrain.h"
 #include "rlhf/world.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 namespace fs = std::filesystem;
@@ -89,11 +90,6 @@ TEST(Preferences, MixPolicyWritesItsShareOfEveryPromptsResponses) {
   c.set("mix_k=3");
   EXPECT_THROW(rlhf::run_preferences(c, true), std::exception);
   c.set("mix_k=0");
-  try {
-    rlhf::run_preferences(c, true);
-    FAIL() << "mix_policy without mix_k accepted";
-  } catch (const std::exception &e) {
-    EXPECT_NE(std::string(e.what()).find("mix_policy and mix_k > 0 go together"), std::string::npos) << e.what();
-  }
+  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_preferences(c, true); }, "mix_policy and mix_k > 0 go together"));
   fs::remove_all(dir);
 }

@@ -15,6 +15,7 @@
 #include "rlhf/run_dir.h"
 #include "rlhf/trainers/pretrain.h"
 #include "rlhf/world.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
@@ -111,22 +112,12 @@ TEST(Pretrain, LossFallsAndTheSameSeedGivesTheSameLosses) {
 
 TEST(Pretrain, ConfigErrorsAreClear) {
   Config c(pretrain_schema());
-  try {
-    c.set("model.d_modle=64");
-    FAIL() << "expected an error";
-  } catch (const std::exception &e) {
-    EXPECT_NE(std::string(e.what()).find("model.d_model"), std::string::npos) << e.what();
-  }
+  EXPECT_TRUE(nr_test::throws_with([&] { c.set("model.d_modle=64"); }, "model.d_model"));
   c.merge({{"model", {{"d_model", 30}, {"n_head", 4}}}, {"data", "/nonexistent/x.jsonl"}});
   EXPECT_THROW(pretrain(c, true), std::exception);  // no corpus
   nlohmann::json m = {{"vocab", 0}, {"ctx", 8}, {"d_model", 30}, {"n_layer", 1}, {"n_head", 4}, {"dropout", 0.0},
                       {"tie_weights", false}};
-  try {
-    gpt_config_from(m, 300);
-    FAIL() << "expected an error";
-  } catch (const std::exception &e) {
-    EXPECT_NE(std::string(e.what()).find("divisible"), std::string::npos) << e.what();
-  }
+  EXPECT_TRUE(nr_test::throws_with([&] { gpt_config_from(m, 300); }, "divisible"));
   m["d_model"] = 32;
   m["vocab"] = 100;
   EXPECT_THROW(gpt_config_from(m, 300), std::exception);

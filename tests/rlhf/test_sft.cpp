@@ -11,6 +11,7 @@
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
 #include "rlhf/trainers/sft.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 namespace fs = std::filesystem;
@@ -118,11 +119,6 @@ TEST(Sft, TooLongDemonstrationNamesTheLine) {
   c.set("data=" + dir + "/sft.jsonl");
   c.set("init=" + init);
   c.set("out=" + dir + "/sft");
-  try {
-    rlhf::run_sft(c, true);
-    FAIL() << "expected an error";
-  } catch (const std::exception &e) {
-    EXPECT_NE(std::string(e.what()).find("sft.jsonl:2"), std::string::npos) << e.what();
-  }
+  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_sft(c, true); }, "sft.jsonl:2"));
   fs::remove_all(dir);
 }
