@@ -179,7 +179,10 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
 
 std::vector<ConfigKey> ppo_schema() {
   std::vector<ConfigKey> s = sampling_trainer_keys("ppo");
-  s.push_back({"minibatch_size", 8, "rollouts per gradient step", 1.0});
+  // TRL's default: the whole rollout batch is one minibatch, so 4 gradient steps per batch. With 4
+  // minibatches (16 steps) PPO over-optimised the reward model on 2 of 4 measured runs and refused
+  // every request (bench/RESULTS.md, "PPO: one minibatch per batch").
+  s.push_back({"num_mini_batches", 1, "minibatches per rollout batch per epoch (TRL's name)", 1.0});
   s.push_back({"ppo_epochs", 4, "passes over each rollout batch", 1.0});
   s.push_back({"cliprange", 0.2, "policy ratio clip epsilon", 0.0, std::nullopt, true});
   s.push_back({"cliprange_value", 0.2, "value clip epsilon", 0.0, std::nullopt, true});
@@ -190,9 +193,6 @@ std::vector<ConfigKey> ppo_schema() {
   s.push_back({"adaptive_kl", false, "adapt beta towards target_kl (Ziegler et al. 2019); false = fixed beta"});
   s.push_back({"target_kl", 6.0, "target sequence KL of the adaptive controller (nats)", 0.0, std::nullopt, true});
   s.push_back({"kl_horizon", 10000, "horizon of the adaptive controller", 1.0});
-  // Measured on the default world (d 128, 4 layers, RM at ~71% oracle agreement): lr 1e-5 with 16
-  // updates per batch gained the most oracle score; 3e-5 and 1e-4 drifted further (KL 5-8 nats) and
-  // gamed the reward model. ~35 s on 2 cores.
   set_default(s, "steps", 30);
   set_default(s, "batch_size", 32);
   set_default(s, "lr", 1e-5);
@@ -204,7 +204,9 @@ Metrics run_ppo(const Config &c, bool quiet) {
   NR_CHECK(run.rm, "ppo: reward_model is empty; PPO trains on the learned reward");
   PPOOptions o;
   o.batch_size = run.batch_size;
-  o.minibatch_size = std::min(c.integer("minibatch_size"), run.batch_size);
+  const int64_t n_mb = c.integer("num_mini_batches");
+  NR_CHECK(n_mb <= run.batch_size, "ppo: num_mini_batches ({}) must be <= batch_size ({})", n_mb, run.batch_size);
+  o.minibatch_size = (run.batch_size + n_mb - 1) / n_mb;
   o.ppo_epochs = c.integer("ppo_epochs");
   o.beta = run.beta;
   o.adaptive_kl = c.flag("adaptive_kl");

@@ -11,7 +11,7 @@ namespace nanorlhf::rlhf {
 
 struct PPOOptions {
   int64_t batch_size = 32;       // prompts (= rollouts) per iteration
-  int64_t minibatch_size = 8;    // rows per gradient step
+  int64_t minibatch_size = 32;   // rows per gradient step (the whole batch: TRL's num_mini_batches = 1)
   int64_t ppo_epochs = 4;        // passes over each rollout batch
   double beta = 0.05;            // initial KL coefficient
   bool adaptive_kl = false;      // Ziegler et al. controller towards target_kl
