@@ -200,12 +200,13 @@ std::vector<ConfigKey> ppo_schema() {
 }
 
 Metrics run_ppo(const Config &c, bool quiet) {
+  const int64_t n_mb = c.integer("num_mini_batches");  // checked before any model is loaded
+  NR_CHECK(n_mb <= c.integer("batch_size"), "ppo: num_mini_batches ({}) must be <= batch_size ({})", n_mb,
+           c.integer("batch_size"));
   SamplingRun run(c, "ppo", quiet);
   NR_CHECK(run.rm, "ppo: reward_model is empty; PPO trains on the learned reward");
   PPOOptions o;
   o.batch_size = run.batch_size;
-  const int64_t n_mb = c.integer("num_mini_batches");
-  NR_CHECK(n_mb <= run.batch_size, "ppo: num_mini_batches ({}) must be <= batch_size ({})", n_mb, run.batch_size);
   o.minibatch_size = (run.batch_size + n_mb - 1) / n_mb;
   o.ppo_epochs = c.integer("ppo_epochs");
   o.beta = run.beta;

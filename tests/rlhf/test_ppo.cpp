@@ -4,6 +4,7 @@
 
 #include "rlhf/rl_test_util.h"
 #include "rlhf/trainers/ppo.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
@@ -100,6 +101,10 @@ TEST(PPO, BadSettingsAreClearErrors) {
   other.vocab = 300;
   nn::ScalarModel wrong(other);
   EXPECT_THROW(PPOTrainer(policy, *ref, wrong, ascii_share, tok, toy_options(1)), Error);
+  // More minibatches than rollouts, named before any run directory is read.
+  Config c(ppo_schema());
+  c.set("num_mini_batches=64");
+  EXPECT_TRUE(nr_test::throws_with([&] { run_ppo(c, true); }, "num_mini_batches (64) must be <= batch_size (32)"));
 }
 
 }  // namespace
