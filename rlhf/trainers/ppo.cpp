@@ -180,8 +180,8 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
 std::vector<ConfigKey> ppo_schema() {
   std::vector<ConfigKey> s = sampling_trainer_keys("ppo");
   // TRL's default: the whole rollout batch is one minibatch, so 4 gradient steps per batch. With 4
-  // minibatches (16 steps) PPO over-optimised the reward model on 2 of 4 measured runs and refused
-  // every request (bench/RESULTS.md, "PPO: one minibatch per batch").
+  // minibatches (16 steps) PPO over-optimised the reward model on 3 of 6 measured runs and refused
+  // harmless requests (bench/RESULTS.md, "PPO: one minibatch per rollout batch").
   s.push_back({"num_mini_batches", 1, "minibatches per rollout batch per epoch (TRL's name)", 1.0});
   s.push_back({"ppo_epochs", 4, "passes over each rollout batch", 1.0});
   s.push_back({"cliprange", 0.2, "policy ratio clip epsilon", 0.0, std::nullopt, true});
@@ -193,6 +193,7 @@ std::vector<ConfigKey> ppo_schema() {
   s.push_back({"adaptive_kl", false, "adapt beta towards target_kl (Ziegler et al. 2019); false = fixed beta"});
   s.push_back({"target_kl", 6.0, "target sequence KL of the adaptive controller (nats)", 0.0, std::nullopt, true});
   s.push_back({"kl_horizon", 10000, "horizon of the adaptive controller", 1.0});
+  // lr 1e-5: on an early world 3e-5 and 1e-4 drifted to KL 5-8 nats and gamed the reward model.
   set_default(s, "steps", 30);
   set_default(s, "batch_size", 32);
   set_default(s, "lr", 1e-5);
