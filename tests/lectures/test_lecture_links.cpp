@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 
@@ -52,6 +53,25 @@ TEST(LectureLinks, EveryCodeLinkPointsAtTheFunctionItNames) {
     std::string name = l.name.substr(l.name.rfind(':') == std::string::npos ? 0 : l.name.rfind(':') + 1);
     EXPECT_NE(lines[l.line - 1].find(name + "("), std::string::npos)
         << "line " << l.line << " is '" << lines[l.line - 1] << "', not the function " << l.name;
+  }
+}
+
+// A LaTeX line written through an unescaped string turns \text, \alpha, \frac and \right into
+// a tab, a bell, a form feed and a line break (it happened once). No lecture needs a control byte.
+TEST(LectureLinks, LecturesHoldNoControlCharacters) {
+  std::vector<fs::path> files = {source_dir() / "README.md"};
+  if (fs::exists(source_dir() / "lectures"))
+    for (auto &e : fs::recursive_directory_iterator(source_dir() / "lectures"))
+      if (e.path().extension() == ".md") files.push_back(e.path());
+  for (const auto &f : files) {
+    if (!fs::exists(f)) continue;
+    std::ifstream in(f, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    int line = 1;
+    for (unsigned char ch : text) {
+      if (ch == '\n') ++line;
+      else if (ch < 0x20) ADD_FAILURE() << f.string() << ":" << line << ": control byte 0x" << std::hex << int(ch);
+    }
   }
 }
 
