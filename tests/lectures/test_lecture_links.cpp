@@ -57,12 +57,17 @@ TEST(LectureLinks, EveryCodeLinkPointsAtTheFunctionItNames) {
 }
 
 // A LaTeX line written through an unescaped string turns \text, \alpha, \frac and \right into
-// a tab, a bell, a form feed and a line break (it happened once). No lecture needs a control byte.
-TEST(LectureLinks, LecturesHoldNoControlCharacters) {
+// a tab, a bell, a form feed and a line break (it happened once). No lecture, and no source file
+// with an equation above a function, needs a control byte.
+TEST(LectureLinks, LecturesAndSourcesHoldNoControlCharacters) {
   std::vector<fs::path> files = {source_dir() / "README.md"};
-  if (fs::exists(source_dir() / "lectures"))
-    for (auto &e : fs::recursive_directory_iterator(source_dir() / "lectures"))
-      if (e.path().extension() == ".md") files.push_back(e.path());
+  for (const char *dir : {"lectures", "tensor", "autograd", "nn", "rlhf", "kernels"}) {
+    if (!fs::exists(source_dir() / dir)) continue;
+    for (auto &e : fs::recursive_directory_iterator(source_dir() / dir)) {
+      std::string ext = e.path().extension().string();
+      if (ext == ".md" || ext == ".cpp" || ext == ".h" || ext == ".cu" || ext == ".cuh") files.push_back(e.path());
+    }
+  }
   for (const auto &f : files) {
     if (!fs::exists(f)) continue;
     std::ifstream in(f, std::ios::binary);
