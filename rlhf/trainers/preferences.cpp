@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 #include "rlhf/data.h"
@@ -67,15 +68,18 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
                            .seed = sample_seed};
     return sample_in_chunks(*m.model, m.tokenizer, expanded, g, c.integer("batch"));
   };
+  std::optional<LoadedModel> mix;  // loaded and checked before any sampling, so a bad one fails fast
+  if (K_mix > 0) {
+    mix = load_gpt_run(c.str("mix_policy"), dev);
+    NR_CHECK(mix->tokenizer.merges() == policy.tokenizer.merges(), "preferences: mix_policy '{}' and policy '{}' use "
+             "different tokenizers", c.str("mix_policy"), c.str("policy"));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   if (!quiet) std::fprintf(stderr, "preferences: sampling %zu responses (%zu prompts x %lld)...\n", prompts.size() * K,
                            prompts.size(), (long long)K);
   SampledResponses s = sample(policy, K - K_mix, seed);
-  if (K_mix > 0) {
-    LoadedModel mix = load_gpt_run(c.str("mix_policy"), dev);
-    NR_CHECK(mix.tokenizer.merges() == policy.tokenizer.merges(), "preferences: mix_policy '{}' and policy '{}' use "
-             "different tokenizers", c.str("mix_policy"), c.str("policy"));
-    SampledResponses m = sample(mix, K_mix, seed + 1);
+  if (mix) {
+    SampledResponses m = sample(*mix, K_mix, seed + 1);
     SampledResponses all;
     for (size_t p = 0; p < prompts.size(); ++p)
       for (int64_t j = 0; j < K; ++j) {
