@@ -153,6 +153,11 @@ json Config::checked(const ConfigKey& k, const json& v) const {
     out = v.get<double>();
   } else if (def.is_string()) {
     if (!v.is_string()) throw expects("a string");
+    if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
+      std::string valid;
+      for (const auto& c : k.choices) valid += (valid.empty() ? "" : ", ") + c;
+      throw std::invalid_argument("config key '" + k.name + "' must be one of " + valid + ", got " + v.dump());
+    }
     return v;
   } else if (def.is_array()) {
     if (!v.is_array()) throw expects("a list");
@@ -257,6 +262,18 @@ std::vector<std::string> Config::keys() const {
 
 const ConfigKey& Config::key_info(std::string_view key) const { return schema_[index_of(key)]; }
 
+std::vector<std::string> Config::closest_keys(std::string_view key, size_t n) const {
+  std::vector<std::pair<size_t, std::string>> d;
+  for (const auto& k : schema_) {
+    size_t dist = std::min(edit_distance(key, k.name), edit_distance(key, last_segment(k.name)) + 1);
+    d.emplace_back(dist, k.name);
+  }
+  std::stable_sort(d.begin(), d.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < d.size() && i < n; ++i) out.push_back(d[i].second);
+  return out;
+}
+
 json Config::resolved() const {
   json out = json::object();
   for (size_t i = 0; i < schema_.size(); ++i) {
@@ -278,6 +295,10 @@ std::string Config::help_text() const {
     std::string info = std::string(type_word(k.default_value)) + ", default " + k.default_value.dump();
     if (k.min) info += std::string(", ") + (k.min_exclusive ? "> " : ">= ") + fmt_bound(*k.min);
     if (k.max) info += ", <= " + fmt_bound(*k.max);
+    if (!k.choices.empty()) {
+      info += ", one of";
+      for (size_t i = 0; i < k.choices.size(); ++i) info += (i ? ", " : " ") + k.choices[i];
+    }
     line += "(" + info + ")";
     if (!k.help.empty()) line += "  " + k.help;
     out += line + "\n";

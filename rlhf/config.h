@@ -23,6 +23,7 @@ struct ConfigKey {
   std::optional<double> min = std::nullopt;  // bounds for numbers, inclusive...
   std::optional<double> max = std::nullopt;
   bool min_exclusive = false;  // ...unless min is strict (a learning rate > 0)
+  std::vector<std::string> choices = {};  // a string key's valid values; empty = any string
 };
 
 class Config {
@@ -48,6 +49,8 @@ class Config {
   bool has(std::string_view key) const;
   std::vector<std::string> keys() const;  // schema order
   const ConfigKey& key_info(std::string_view key) const;
+  // Up to n schema keys closest to `key` by edit distance (for "did you mean" messages).
+  std::vector<std::string> closest_keys(std::string_view key, size_t n = 3) const;
 
   // The full config as nested JSON (what a run directory's config.json holds); merge() takes it back.
   nlohmann::json resolved() const;
