@@ -398,11 +398,21 @@ std::vector<int64_t> Tokenizer::apply_chat_template(const std::vector<ChatMessag
 }
 
 std::string Tokenizer::render_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  return render_chat_text(messages, add_generation_prompt);
+}
+
+std::string render_chat_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool last_finished) {
+  const auto& roles = Tokenizer::chat_roles();
   std::string out = "<|bos|>";
-  for (const auto& m : messages) {
-    role_id(m.role);  // validates the role
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    if (std::find(roles.begin(), roles.end(), m.role) == roles.end()) {
+      std::string valid;
+      for (const auto& r : roles) valid += (valid.empty() ? "" : ", ") + r;
+      throw std::invalid_argument("unknown chat role '" + m.role + "'; valid roles: " + valid);
+    }
     out += "<|" + m.role + "|>" + m.content;
-    if (m.role == "assistant") out += "<|eos|>";
+    if (m.role == "assistant" && (last_finished || i + 1 < messages.size())) out += "<|eos|>";
   }
   if (add_generation_prompt) out += "<|assistant|>";
   return out;

@@ -63,7 +63,7 @@ class Tokenizer {
   // allow_special = false, so text inside a message can never inject a control token.
   std::vector<int64_t> apply_chat_template(const std::vector<ChatMessage>& messages,
                                            bool add_generation_prompt) const;
-  // The same conversation as text.
+  // The same conversation as text (render_chat_text below).
   std::string render_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
   // Prompt/completion format: encode_prompt(p) + encode_completion(c) equals the chat template of
   // {user: p, assistant: c}.
@@ -91,5 +91,13 @@ class Tokenizer {
   std::unordered_map<uint64_t, int32_t> ranks_;  // (left << 32 | right) -> merge rank
   std::shared_ptr<Cache> cache_;       // word -> ids, shared by copies (same merges)
 };
+
+// The chat template as text, no tokenizer needed (Tokenizer::render_chat is this): <|bos|>, then
+// <|role|>content per message, <|eos|> after each assistant message, then <|assistant|> when
+// add_generation_prompt. last_finished = false leaves the <|eos|> off a last assistant message (a
+// response cut off mid-way, as in the world's web text). Throws std::invalid_argument on an
+// unknown role, listing the valid ones.
+std::string render_chat_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt = false,
+                             bool last_finished = true);
 
 }  // namespace nanorlhf::nn

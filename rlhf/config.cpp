@@ -306,4 +306,42 @@ std::string Config::help_text() const {
   return out;
 }
 
+void apply_key_flags(Config& config, const std::vector<std::string> &args, const std::string &command) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string &a = args[i];
+    if (a.rfind("--", 0) != 0 || a.size() == 2)
+      throw std::invalid_argument("unexpected argument '" + a + "'; config keys are flags (--key value) of `nanorlhf " +
+                                  command + "`");
+    std::string key = a.substr(2), value;
+    bool has_value = false;
+    if (auto eq = key.find('='); eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+      has_value = true;
+    }
+    if (!config.has(key)) {  // --max-new-tokens for max_new_tokens
+      std::string underscored = key;
+      for (char &ch : underscored) ch = ch == '-' ? '_' : ch;
+      if (config.has(underscored)) key = underscored;
+    }
+    if (!config.has(key)) {
+      std::string hint;
+      for (const auto &k : config.closest_keys(key)) hint += (hint.empty() ? "--" : ", --") + k;
+      throw std::invalid_argument("unknown option '--" + key + "' for `nanorlhf " + command + "`; closest config keys: " +
+                                  hint + " (`nanorlhf " + command + " --list-keys` lists them all)");
+    }
+    if (!has_value) {
+      const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
+      if (next_is_value) {
+        value = args[++i];
+      } else if (config.key_info(key).default_value.is_boolean()) {
+        value = "true";  // a bare --flag
+      } else {
+        throw std::invalid_argument("option '--" + key + "' needs a value: --" + key + " VALUE or --" + key + "=VALUE");
+      }
+    }
+    config.set(key + "=" + value);
+  }
+}
+
 }  // namespace nanorlhf::rlhf

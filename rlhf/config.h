@@ -66,4 +66,9 @@ class Config {
   std::vector<nlohmann::json> values_;  // parallel to schema_
 };
 
+// Applies command-line tokens that name config keys, in order: `--key value`, `--key=value`, a
+// bare `--flag` for a boolean key; `--max-new-tokens` also names max_new_tokens. A flag that names
+// no key is an error listing the closest keys of `nanorlhf <command>`.
+void apply_key_flags(Config& config, const std::vector<std::string>& args, const std::string& command);
+
 }  // namespace nanorlhf::rlhf

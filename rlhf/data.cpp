@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 
 #include "nn/atomic_file.h"
 
@@ -162,17 +163,48 @@ std::vector<PromptExample> read_prompts_jsonl(const std::string& path) {
   return out;
 }
 
-std::vector<PreferenceExample> read_preference_jsonl(const std::string& path) {
-  std::vector<PreferenceExample> out;
+std::vector<PreferencePair> read_preference_jsonl(const std::string& path) {
+  std::vector<PreferencePair> out;
   for_each_record(path, [&](const json& r, const std::string& where) {
-    PreferenceExample ex;
-    ex.prompt = string_field(r, "prompt", where);
-    ex.chosen = string_field(r, "chosen", where);
-    ex.rejected = string_field(r, "rejected", where);
-    ex.source = where;
-    out.push_back(std::move(ex));
+    PreferencePair p;
+    p.prompt = string_field(r, "prompt", where);
+    p.chosen = string_field(r, "chosen", where);
+    p.rejected = string_field(r, "rejected", where);
+    for (auto [key, flag] : {std::pair{"chosen_finished", &p.chosen_finished}, {"rejected_finished", &p.rejected_finished}}) {
+      if (!r.contains(key)) continue;
+      if (!r[key].is_boolean())
+        throw std::runtime_error(where + ": field \"" + key + "\" must be true or false, got " + r[key].dump());
+      *flag = r[key].get<bool>();
+    }
+    p.source = where;
+    out.push_back(std::move(p));
   });
   return out;
+}
+
+void tokenize_pairs(std::vector<PreferencePair>& pairs, const nn::Tokenizer& tok, int64_t ctx) {
+  for (PreferencePair& p : pairs) {
+    p.prompt_ids = tok.encode_prompt(p.prompt);
+    const int64_t P = static_cast<int64_t>(p.prompt_ids.size());
+    if (P >= ctx)
+      throw std::runtime_error(p.source + ": the prompt is " + std::to_string(P) +
+                               " tokens with the chat template, longer than the context ctx = " + std::to_string(ctx) +
+                               " leaves room for (the model reads prompt + response)");
+    for (auto [what, text, finished, ids] : {std::tuple{"chosen", &p.chosen, p.chosen_finished, &p.chosen_ids},
+                                             {"rejected", &p.rejected, p.rejected_finished, &p.rejected_ids}}) {
+      *ids = finished ? tok.encode_completion(*text) : tok.encode(*text, /*allow_special=*/false);
+      const int64_t n = P + static_cast<int64_t>(ids->size());
+      if (n > ctx)
+        throw std::runtime_error(p.source + ": prompt + " + what + " response is " + std::to_string(n) +
+                                 " tokens, longer than the context ctx = " + std::to_string(ctx));
+    }
+  }
+}
+
+std::vector<PreferencePair> read_preference_pairs(const std::string& path, const nn::Tokenizer& tok, int64_t ctx) {
+  std::vector<PreferencePair> pairs = read_preference_jsonl(path);
+  tokenize_pairs(pairs, tok, ctx);
+  return pairs;
 }
 
 void write_jsonl(const std::string& path, const std::vector<json>& records) {

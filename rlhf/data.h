@@ -2,6 +2,7 @@
 // prompts, preferences), padding into row-major batches, SFT loss masks, and a portable seeded shuffle.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -9,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/atomic_file.h"
 #include "nn/tokenizer.h"
 
 namespace nanorlhf::rlhf {
@@ -32,9 +34,15 @@ struct PromptExample {  // RL prompts: {"prompt": ...}
   std::string source;
 };
 
-struct PreferenceExample {  // {"prompt", "chosen", "rejected"}
+// The one preference-pair type, read by the reward model and by DPO alike: {"prompt", "chosen",
+// "rejected"} with optional "chosen_finished" / "rejected_finished" (default true; false: the
+// response was cut at max_new_tokens and keeps no <|eos|>).
+struct PreferencePair {
   std::string prompt, chosen, rejected;
-  std::string source;
+  bool chosen_finished = true, rejected_finished = true;
+  std::vector<int64_t> prompt_ids;                // <|bos|><|user|>prompt<|assistant|>
+  std::vector<int64_t> chosen_ids, rejected_ids;  // each completion, with <|eos|> when finished
+  std::string source;                             // "path:line"
 };
 
 // Each reader throws std::runtime_error "path:line: what" on bad JSON, a missing field (named), a
@@ -43,13 +51,31 @@ struct PreferenceExample {  // {"prompt", "chosen", "rejected"}
 std::vector<TextExample> read_text_jsonl(const std::string& path);
 std::vector<SftExample> read_sft_jsonl(const std::string& path);
 std::vector<PromptExample> read_prompts_jsonl(const std::string& path);
-std::vector<PreferenceExample> read_preference_jsonl(const std::string& path);
+std::vector<PreferencePair> read_preference_jsonl(const std::string& path);  // text only, no ids
+
+// Fills the ids of each pair. Errors name the pair's source: a prompt that leaves no room in the
+// context ctx, or a prompt + response longer than ctx.
+void tokenize_pairs(std::vector<PreferencePair>& pairs, const nn::Tokenizer& tok, int64_t ctx);
+// read_preference_jsonl, then tokenize_pairs: what `nanorlhf rm` and `nanorlhf dpo` read.
+std::vector<PreferencePair> read_preference_pairs(const std::string& path, const nn::Tokenizer& tok, int64_t ctx);
 
 // Every non-blank line parsed as JSON, with its 1-based line number.
 std::vector<std::pair<int64_t, nlohmann::json>> read_jsonl(const std::string& path);
 // One compact JSON object per line, written atomically. Invalid UTF-8 (a sampled byte-level token
 // can end mid-character) is written as U+FFFD rather than failing the write.
 void write_jsonl(const std::string& path, const std::vector<nlohmann::json>& records);
+// The same for records that keep their keys in insertion order ("prompt" before "completion"), as
+// the world's files do; the same bytes per line otherwise.
+template <class Json>
+  requires std::same_as<Json, nlohmann::ordered_json>
+void write_jsonl(const std::string& path, const std::vector<Json>& records) {
+  std::string text;
+  for (const auto& r : records) {
+    text += r.dump(-1, ' ', false, Json::error_handler_t::replace);
+    text += '\n';
+  }
+  nn::write_file_atomic(path, text);
+}
 
 // A padded batch, row-major [batch, seq]. attention_mask is 1 on real tokens, 0 on padding;
 // loss_mask[b][t] = 1 when token t is a training target (the trainer shifts: position t-1 predicts t).

@@ -97,6 +97,19 @@ class OptionTable {
     return t;
   }
 
+  // t as a nested config ({"model": {"ctx": 96}, ...}): what a run directory's config.json holds.
+  nlohmann::json resolved(const T &t) const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto &e : entries_) {
+      nlohmann::json *node = &out;
+      std::string name = e.key.name;
+      for (size_t dot; (dot = name.find('.')) != std::string::npos; name.erase(0, dot + 1))
+        node = &(*node)[name.substr(0, dot)];
+      (*node)[name] = e.get(t);
+    }
+    return out;
+  }
+
   struct Entry {
     ConfigKey key;
     std::function<nlohmann::json(const T &)> get;

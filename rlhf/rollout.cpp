@@ -4,8 +4,59 @@
 
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
+#include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
+
+RewardFn reward_model_fn(const nn::ScalarModel &rm) {
+  return [&rm](const Rollout &r) {
+    NoGradGuard ng;
+    return reward_scores(rm, r.gen);
+  };
+}
+
+Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts, int64_t k,
+                const SamplingOptions &o, uint64_t seed, const RewardFn &reward) {
+  NR_CHECK(k >= 1, "rollout: k must be >= 1, got {}", k);
+  NR_CHECK(o.temperature > 0, "rollout: temperature must be > 0, got {}", o.temperature);
+  std::vector<std::string> batch;
+  for (const auto &p : prompts)
+    for (int64_t j = 0; j < k; ++j) batch.push_back(p);
+  nn::GenerationConfig g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.temperature = o.temperature;
+  g.seed = seed;
+  Rollout r = sample_responses(policy, tok, batch, g);
+  r.scores = apply_missing_eos_penalty(reward(r), r.gen.finished, o.missing_eos_penalty);
+  return r;
+}
+
+namespace {
+// x[idx] along dim 0 (constants only: no graph). index_select wants float rows, so token ids are
+// gathered on the host; the batches are small.
+Tensor rows(const Tensor &x, const Tensor &idx) {
+  if (x.dtype() != kInt64) return index_select(x, 0, idx);
+  const int64_t W = x.numel() / x.shape()[0];
+  std::vector<int64_t> v = x.cpu().contiguous().to_vector<int64_t>(), out;
+  for (int64_t r : idx.cpu().to_vector<int64_t>()) out.insert(out.end(), v.begin() + r * W, v.begin() + (r + 1) * W);
+  Shape s = x.shape();
+  s[0] = idx.numel();
+  return from_vector<int64_t>(out, s).to(x.device());
+}
+}  // namespace
+
+nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vector<int64_t> &idx) {
+  Tensor i = from_vector<int64_t>(idx, {(int64_t)idx.size()}).to(gen.sequences.device());
+  nn::GenerationOutput s;
+  s.sequences = rows(gen.sequences, i);
+  s.attention_mask = rows(gen.attention_mask, i);
+  s.response_ids = rows(gen.response_ids, i);
+  s.response_mask = rows(gen.response_mask, i);
+  s.response_logprobs = rows(gen.response_logprobs, i);
+  for (int64_t r : idx) s.finished.push_back(gen.finished[r]);
+  s.prompt_len = gen.prompt_len;
+  return s;
+}
 
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                          const nn::GenerationConfig &cfg) {

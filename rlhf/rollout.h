@@ -1,6 +1,8 @@
-// Shared by every trainer that samples: rollouts from a policy, log-probs of given responses under
-// any model (policy, frozen reference), reward-model scores, and oracle scores for evaluation.
+// Shared by every trainer that samples: rollouts from a policy (each prompt k times, scored, the
+// missing-EOS penalty applied), log-probs of the responses under any model (policy, frozen
+// reference), reward-model scores, and oracle scores for evaluation.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,7 +17,29 @@ struct Rollout {
   std::vector<std::string> prompts;    // the user turns
   nn::GenerationOutput gen;            // sequences [B, P+N], masks, sampled log-probs [B, N]
   std::vector<std::string> responses;  // decoded response text, special tokens removed
+  Tensor scores;                       // [B] r(x, y) minus the missing-EOS penalty (set by rollout())
 };
+
+// r(x, y) for each response of a rollout: [B]. The training reward is the learned reward model (or
+// a toy reward built in a test); never the oracle, which only evaluates.
+using RewardFn = std::function<Tensor(const Rollout &)>;
+// The reward model's scores, without a graph.
+RewardFn reward_model_fn(const nn::ScalarModel &rm);
+
+// How every sampling trainer rolls out and scores. The same temperature is used for sampling and
+// for every log-prob (N implementation details); no top-k / top-p, so the sampling distribution
+// is the one the log-probs measure.
+struct SamplingOptions {
+  int64_t max_new_tokens = 24;
+  double temperature = 1.0;
+  double missing_eos_penalty = 1.0;  // subtracted from the score of a response with no <|eos|>
+};
+
+// One rollout of a sampling trainer: each prompt k times in consecutive rows (RLOO, RAFT and
+// online DPO group them), sampled from `policy` with `seed`, scored by `reward`, and a response
+// that never ended pays the missing-EOS penalty. [B = |prompts| k]
+Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts, int64_t k,
+                const SamplingOptions &o, uint64_t seed, const RewardFn &reward);
 
 // Prompts are rendered with the chat template (<|bos|><|user|>prompt<|assistant|>) and sampled.
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
@@ -26,6 +50,9 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
 // given it receives the response-position logits [B, N, V] (for entropy).
 Tensor response_logprobs(const nn::GPT &model, const nn::GenerationOutput &gen, double temperature,
                          Tensor *logits_out = nullptr);
+
+// The rows `idx` of a rollout (same P and N): a minibatch, or the kept best of K.
+nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vector<int64_t> &idx);
 
 // Reward-model scores r(x, y) of the rollout's full sequences: [B] (read at the last real token).
 Tensor reward_scores(const nn::ScalarModel &rm, const nn::GenerationOutput &gen);

@@ -12,6 +12,9 @@
 
 namespace nanorlhf::rlhf {
 
+// One step's metrics by TRL's names ("loss", "rewards/accuracies", "objective/kl", ...).
+using Metrics = std::map<std::string, double>;
+
 class RunDir {
  public:
   // Creates the folder. A fresh run truncates metrics.jsonl; append = true keeps it (resuming).

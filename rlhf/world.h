@@ -9,6 +9,13 @@
 #include <string_view>
 #include <vector>
 
+#include "nn/tokenizer.h"
+#include "rlhf/options.h"
+#include "rlhf/random.h"  // rand_below, rand_unit, rand_choice, rand_shuffle
+
+// The code lives in rlhf/world/: vocab.cpp (lexicons, prompt templates, all_prompts), responses.cpp
+// (good and bad responses), build.cpp (make_world) and io.cpp (the files, world_options()).
+
 namespace nanorlhf::rlhf {
 
 // Special-token strings the tokenizer recognises (nn/tokenizer.h chat template).
@@ -16,19 +23,6 @@ inline constexpr std::string_view kBos = "<|bos|>";
 inline constexpr std::string_view kUser = "<|user|>";
 inline constexpr std::string_view kAssistant = "<|assistant|>";
 inline constexpr std::string_view kEos = "<|eos|>";
-
-// Deterministic random helpers: std::uniform_int_distribution and friends differ across standard
-// libraries, std::mt19937_64 itself does not.
-uint64_t rand_below(std::mt19937_64& rng, uint64_t n);  // uniform in [0, n), n > 0
-double rand_unit(std::mt19937_64& rng);                   // uniform in [0, 1), 53 bits
-template <class T>
-const T& rand_choice(std::mt19937_64& rng, const std::vector<T>& v) {
-  return v[rand_below(rng, v.size())];
-}
-template <class T>
-void rand_shuffle(std::mt19937_64& rng, std::vector<T>& v) {  // Fisher-Yates
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rand_below(rng, i)]);
-}
 
 // ---- knowledge base -------------------------------------------------------------------------
 
@@ -101,16 +95,6 @@ Response make_response(const KnowledgeBase& kb, const Prompt& p, Behaviour b, st
 // "And what does the zorb eat?": how a second user turn opens in a multi-turn chat.
 std::string follow_up_text(std::string_view prompt_text);
 
-// ---- chat rendering ------------------------------------------------------------------------
-
-struct Message {
-  std::string role;     // "user" or "assistant"
-  std::string content;
-};
-// The tokenizer's chat text: <|bos|>, then <|role|>content per message, <|eos|> after each
-// assistant message except a last one that is unfinished.
-std::string render_chat(const std::vector<Message>& messages, bool last_finished = true);
-
 // ---- the world -----------------------------------------------------------------------------
 
 struct WorldConfig {
@@ -136,11 +120,16 @@ struct WorldConfig {
   double eval_holdout_fraction = 0.3;  // share of distinct prompts reserved for evaluation
 };
 
+// The config keys of a world (`nanorlhf world --set n_sft=50`, world.json's "config"), each bound
+// to its WorldConfig member: the table holds names, help and ranges, WorldConfig{} the defaults.
+const OptionTable<WorldConfig>& world_options();
+
 struct World {
   WorldConfig config;
   KnowledgeBase kb;
   std::vector<std::string> pretrain;               // rendered chat / plain documents
-  std::vector<std::vector<Message>> sft;           // 2 messages (prompt, completion) or 4
+  std::vector<std::vector<nn::ChatMessage>> sft;   // 2 messages (prompt, completion) or 4;
+                                                   // the text is nn::render_chat_text(messages)
   std::vector<std::string> prompts, eval_prompts;  // user turns
 };
 
@@ -150,6 +139,9 @@ World make_world(const WorldConfig& cfg = {});
 // prompts.jsonl and eval_prompts.jsonl {"prompt"}, world.json {"config","kb"}; each file is
 // written to a temporary and renamed, so readers never see half a file. Creates dir.
 void write_world(const World& w, const std::string& dir);
+// Reads those files back; world.json's "config" is checked against world_options() (an unknown
+// key, a wrong type or a value out of range is an error naming the file and the key), and every
+// error names its file (and line, in a JSONL file).
 World load_world(const std::string& dir);
 KnowledgeBase load_kb(const std::string& world_json_path);
 

@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "nn/generation.h"
-#include "rlhf/cli/common.h"
+#include "rlhf/cli/config_flags.h"
 #include "rlhf/data.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/checkpoints.h"
 
 namespace nanorlhf::cli {
 
@@ -37,7 +37,7 @@ void setup_generate(CLI::App &cmd) {
     if (!a->prompts_file.empty())
       for (auto &ex : rlhf::read_prompts_jsonl(a->prompts_file)) prompts.push_back(ex.prompt);
     if (prompts.empty()) prompts.push_back("");  // unconditional samples from <|bos|>
-    rlhf::LoadedModel m = rlhf::load_gpt_run(a->checkpoint, Device::parse(a->device));
+    rlhf::LoadedModel m = rlhf::load_run<nn::GPT>(a->checkpoint, Device::parse(a->device));
     const nn::Tokenizer &tok = m.tokenizer;
 
     std::vector<std::vector<int64_t>> ids;

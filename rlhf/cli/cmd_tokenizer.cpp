@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "nn/tokenizer.h"
-#include "rlhf/cli/common.h"
+#include "rlhf/cli/config_flags.h"
 #include "rlhf/data.h"
 
 namespace nanorlhf::cli {

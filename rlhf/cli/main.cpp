@@ -1,61 +1,31 @@
-// The `nanorlhf` program: one table of subcommands, each set up by its own cmd_<name>.cpp. User
-// errors print "error: <message>" and exit 1; nothing a user types crashes the program.
+// The `nanorlhf` program: one subcommand per stage of the registry (rlhf/stages.h), each taking
+// its config from --config, --set and --key flags, plus `generate` and `tokenizer`. User errors
+// print "error: <message>" and exit 1; nothing a user types crashes the program.
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include <unistd.h>
 
-#include "rlhf/cli/common.h"
-
-namespace nanorlhf::cli {  // first half of the alignment pipeline: cmd_{sft,preferences,rm,eval}.cpp
-void setup_sft(CLI::App &cmd);
-void setup_preferences(CLI::App &cmd);
-void setup_rm(CLI::App &cmd);
-void setup_eval(CLI::App &cmd);
-void setup_pipeline(CLI::App &cmd);
-}  // namespace nanorlhf::cli
-
-namespace nanorlhf::cli {  // policy optimisation: cmd_{reinforce,ppo,dpo,raft,online_dpo}.cpp
-void setup_reinforce(CLI::App &cmd);
-void setup_ppo(CLI::App &cmd);
-void setup_dpo(CLI::App &cmd);
-void setup_raft(CLI::App &cmd);
-void setup_online_dpo(CLI::App &cmd);
-}  // namespace nanorlhf::cli
+#include "rlhf/cli/config_flags.h"
+#include "rlhf/stages.h"
 
 namespace {
 
-struct Command {
-  const char *name;
-  const char *help;
-  nanorlhf::cli::SetupFn setup;
-};
+using nanorlhf::rlhf::Config;
+using nanorlhf::rlhf::Stage;
 
-// Add a subcommand here (and its cmd_<name>.cpp): sft, rm, ppo, dpo, eval, pipeline follow pretrain.
-constexpr Command kCommands[] = {
-    {"world", "write the default synthetic world's datasets (pretrain/sft/prompts/eval JSONL) to a folder",
-     nanorlhf::cli::setup_world},
-    {"tokenizer", "byte-level BPE tokenizer tools (tokenizer train)", nanorlhf::cli::setup_tokenizer},
-    {"pretrain", "pretrain a GPT on a {\"text\"} JSONL corpus", nanorlhf::cli::setup_pretrain},
-    {"generate", "sample completions from a trained run directory", nanorlhf::cli::setup_generate},
-    {"sft", "supervised fine-tuning of a pretrained run on chat demonstrations", nanorlhf::cli::setup_sft},
-    {"preferences", "sample K responses per prompt from the SFT policy and label pairs with the noisy oracle",
-     nanorlhf::cli::setup_preferences},
-    {"rm", "train the Bradley-Terry reward model on preference pairs", nanorlhf::cli::setup_rm},
-    {"eval", "evaluate a policy against the SFT reference with the oracle", nanorlhf::cli::setup_eval},
-    {"pipeline", "the whole pipeline from one config: world, pretrain, SFT, preferences, RM, REINFORCE, PPO, DPO, eval",
-     nanorlhf::cli::setup_pipeline},
-    {"reinforce", "REINFORCE (moving-average or RLOO baseline) on the reward model, KL to SFT",
-     nanorlhf::cli::setup_reinforce},
-    {"ppo", "PPO on the reward model: per-token KL penalty, GAE, clipped policy and value losses",
-     nanorlhf::cli::setup_ppo},
-    {"dpo", "DPO and kin (ipo, hinge/SLiC, simpo, cDPO label smoothing) on preference pairs",
-     nanorlhf::cli::setup_dpo},
-    {"raft", "RAFT: sample K per prompt, keep the best by the reward model, fine-tune on it", nanorlhf::cli::setup_raft},
-    {"online_dpo", "iterative DPO: each round samples K, pairs best vs worst by the reward model, DPO from the last round",
-     nanorlhf::cli::setup_online_dpo},
-};
+void setup_stage(CLI::App &cmd, const Stage &st) {
+  auto flags = std::make_shared<nanorlhf::cli::ConfigFlags>();
+  nanorlhf::cli::add_config_flags(cmd, *flags);
+  cmd.footer("\nConfig keys (each also a flag: --key value):\n" + Config(st.schema()).help_text());
+  cmd.callback([flags, &st, &cmd] {
+    Config c(st.schema());
+    if (!nanorlhf::cli::build_config(c, *flags, cmd.remaining(), st.name)) return;
+    std::printf("%s\n", st.run(c, /*quiet=*/false).message.c_str());
+  });
+}
 
 }  // namespace
 
@@ -66,21 +36,23 @@ int main(int argc, char **argv) {
   app.footer(
       "\nExamples:\n"
       "  nanorlhf world --out data\n"
-      "  nanorlhf pretrain --set data=data/pretrain.jsonl --set out=runs/pretrain --set steps=2000\n"
+      "  nanorlhf pretrain --data data/pretrain.jsonl --out runs/pretrain --steps 2000\n"
+      "  nanorlhf dpo --data runs/preferences/train.jsonl --beta 0.1 --out runs/dpo\n"
       "  nanorlhf generate --checkpoint runs/pretrain --prompt \"What color is the zorb?\"\n"
-      "Run `nanorlhf <command> --help` for a command's flags; training commands list their config keys with --list-keys.");
+      "Run `nanorlhf <command> --help` for a command's flags; --list-keys lists its config keys.");
+  for (const Stage &st : nanorlhf::rlhf::stages()) setup_stage(*app.add_subcommand(st.name, st.help), st);
+  nanorlhf::cli::setup_generate(*app.add_subcommand("generate", "sample completions from a trained run directory"));
+  nanorlhf::cli::setup_tokenizer(*app.add_subcommand("tokenizer", "byte-level BPE tokenizer tools (tokenizer train)"));
   std::string names;
-  for (const Command &c : kCommands) {
-    c.setup(*app.add_subcommand(c.name, c.help));
-    names += names.empty() ? c.name : std::string(", ") + c.name;
+  bool known = false;
+  const CLI::App &all = app;
+  for (const CLI::App *sub : all.get_subcommands([](const CLI::App *) { return true; })) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    known = known || (argc > 1 && sub->get_name() == argv[1]);
   }
-  if (argc > 1 && argv[1][0] != '-') {  // CLI11 would only say "a subcommand is required"
-    bool known = false;
-    for (const Command &c : kCommands) known = known || std::string(argv[1]) == c.name;
-    if (!known) {
-      std::fprintf(stderr, "error: unknown command '%s'; commands: %s\n", argv[1], names.c_str());
-      return 1;
-    }
+  if (argc > 1 && argv[1][0] != '-' && !known) {  // CLI11 would only say "a subcommand is required"
+    std::fprintf(stderr, "error: unknown command '%s'; commands: %s\n", argv[1], names.c_str());
+    return 1;
   }
   try {
     app.parse(argc, argv);

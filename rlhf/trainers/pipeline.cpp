@@ -1,25 +1,22 @@
-// The pipeline wires each stage's inputs to the previous stages' run directories, times them,
-// evaluates every policy against SFT with the oracle, and writes summary.json and report.html.
+// The pipeline wires each stage's inputs to the previous stages' run directories, runs them through
+// the stage registry, evaluates every policy against SFT with the oracle, and writes summary.json
+// and report.html.
 #include "rlhf/trainers/pipeline.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "nn/atomic_file.h"
+#include "rlhf/evaluation.h"
 #include "rlhf/report.h"
-#include "rlhf/trainers/dpo.h"
-#include "rlhf/trainers/evaluate.h"
-#include "rlhf/trainers/ppo.h"
-#include "rlhf/trainers/preferences.h"
-#include "rlhf/trainers/pretrain.h"
-#include "rlhf/trainers/reinforce.h"
-#include "rlhf/trainers/reward_model.h"
-#include "rlhf/trainers/sft.h"
+#include "rlhf/stages.h"
 #include "rlhf/world.h"
 #include "tensor/error.h"
 
@@ -27,32 +24,61 @@ namespace nanorlhf::rlhf {
 
 namespace {
 
-struct Stage {
+// The trainable stages in order. wired(world, dir) gives the keys the pipeline sets from earlier
+// stages' outputs (the user cannot set them); policy: the stage writes a policy evaluated against SFT.
+struct PipelineStage {
   const char *name;
-  std::vector<ConfigKey> (*schema)();
-  std::set<std::string> wired;  // keys the pipeline sets from earlier stages
+  bool policy;
+  std::function<nlohmann::json(const std::string &world, const std::function<std::string(const char *)> &dir)> wired;
 };
 
-const std::vector<Stage> &stages() {
-  static const std::vector<Stage> s = {
-      {"pretrain", pretrain_schema, {"data", "out", "tokenizer"}},
-      {"sft", sft_schema, {"data", "init", "out"}},
-      {"preferences", preferences_schema, {"policy", "prompts", "world", "out"}},
-      {"rm", reward_model_schema, {"sft", "data", "eval_data", "world", "out"}},
-      {"reinforce", reinforce_schema, {"policy", "reward_model", "prompts", "eval_prompts", "world", "out"}},
-      {"ppo", ppo_schema, {"policy", "reward_model", "prompts", "eval_prompts", "world", "out"}},
-      {"dpo", dpo_schema, {"data", "policy", "ref", "out", "world", "eval_prompts"}},
-      {"eval", evaluate_schema, {"policy", "ref", "prompts", "world", "out"}},
+const std::vector<PipelineStage> &pipeline_stages() {
+  using Dir = std::function<std::string(const char *)>;
+  using nlohmann::json;
+  // world = "" for the policy trainers: they skip their own final oracle evaluation; the pipeline
+  // evaluates every policy below, all with the same settings.
+  static const std::vector<PipelineStage> s = {
+      {"pretrain", true, [](const std::string &w, const Dir &d) {
+         return json{{"data", w + "/pretrain.jsonl"}, {"out", d("pretrain")}, {"tokenizer", ""}};
+       }},
+      {"sft", true, [](const std::string &w, const Dir &d) {
+         return json{{"data", w + "/sft.jsonl"}, {"init", d("pretrain")}, {"out", d("sft")}};
+       }},
+      {"preferences", false, [](const std::string &w, const Dir &d) {
+         return json{{"policy", d("sft")}, {"prompts", w + "/prompts.jsonl"}, {"world", w}, {"out", d("preferences")}};
+       }},
+      {"rm", false, [](const std::string &w, const Dir &d) {
+         return json{{"sft", d("sft")}, {"data", d("preferences") + "/train.jsonl"},
+                     {"eval_data", d("preferences") + "/heldout.jsonl"}, {"world", w}, {"out", d("rm")}};
+       }},
+      {"reinforce", true, [](const std::string &w, const Dir &d) {
+         return json{{"policy", d("sft")}, {"reward_model", d("rm")}, {"prompts", w + "/prompts.jsonl"},
+                     {"eval_prompts", w + "/eval_prompts.jsonl"}, {"world", ""}, {"out", d("reinforce")}};
+       }},
+      {"ppo", true, [](const std::string &w, const Dir &d) {
+         return json{{"policy", d("sft")}, {"reward_model", d("rm")}, {"prompts", w + "/prompts.jsonl"},
+                     {"eval_prompts", w + "/eval_prompts.jsonl"}, {"world", ""}, {"out", d("ppo")}};
+       }},
+      {"dpo", true, [](const std::string &w, const Dir &d) {
+         return json{{"data", d("preferences") + "/train.jsonl"}, {"policy", d("sft")}, {"ref", d("sft")},
+                     {"out", d("dpo")}, {"world", ""}, {"eval_prompts", w + "/eval_prompts.jsonl"}};
+       }},
   };
   return s;
 }
 
-// The stage's keys that the user may set through the pipeline config.
-std::vector<ConfigKey> stage_keys(const Stage &st) {
+// The keys the pipeline sets for eval (the evaluation of every policy against SFT).
+nlohmann::json eval_wiring(const std::string &world, const std::string &policy, const std::string &sft,
+                           const std::string &out) {
+  return {{"policy", policy}, {"ref", sft}, {"prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", out}};
+}
+
+// The stage's keys that the user may set through the pipeline config, under "<stage>.".
+std::vector<ConfigKey> stage_keys(const std::string &stage, const nlohmann::json &wired) {
   std::vector<ConfigKey> out;
-  for (auto k : st.schema()) {
-    if (st.wired.count(k.name)) continue;
-    k.name = std::string(st.name) + "." + k.name;
+  for (auto k : find_stage(stage).schema()) {
+    if (wired.contains(k.name)) continue;
+    k.name = stage + "." + k.name;
     out.push_back(std::move(k));
   }
   return out;
@@ -61,6 +87,9 @@ std::vector<ConfigKey> stage_keys(const Stage &st) {
 // The built-in default: sized so the whole pipeline runs in minutes on two CPU cores.
 nlohmann::json demo_defaults() {
   return {
+      // 1000 draws from the ~170 distinct held-out prompts, each with its own samples: a win rate's
+      // standard error is ~0.015 (0.03 with 200 draws, which the first version used).
+      {"world.n_prompts", 2000}, {"world.n_eval_prompts", 1000},
       {"pretrain.steps", 1000}, {"pretrain.batch_size", 16}, {"pretrain.model.ctx", 96}, {"pretrain.lr", 2e-3},
       {"pretrain.warmup", 30}, {"pretrain.log_every", 20},
       // 800 steps over 2000 prompts' pairs: with 400 over 1000, PPO found the reward model's blind
@@ -73,10 +102,11 @@ nlohmann::json demo_defaults() {
   };
 }
 
-Config stage_config(const Stage &st, const Config &pipe, const nlohmann::json &wired) {
-  Config c(st.schema());
+// The stage's config: its schema's defaults, the pipeline's "<stage>.*" values, the wired keys.
+Config stage_config(const std::string &stage, const Config &pipe, const nlohmann::json &wired) {
+  Config c(find_stage(stage).schema());
   nlohmann::json flat = nlohmann::json::object();
-  std::string prefix = std::string(st.name) + ".";
+  std::string prefix = stage + ".";
   for (const auto &k : pipe.keys())
     if (k.rfind(prefix, 0) == 0) flat[k.substr(prefix.size())] = pipe.get(k);
   for (auto &[k, v] : wired.items())
@@ -89,6 +119,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+const auto no_dir = [](const char *) { return std::string(); };
+
 }  // namespace
 
 std::vector<ConfigKey> pipeline_schema() {
@@ -96,22 +128,18 @@ std::vector<ConfigKey> pipeline_schema() {
       {"out", "runs/pipeline", "folder for every stage's run directory, summary.json and report.html"},
       {"stages", "pretrain,sft,preferences,rm,reinforce,ppo,dpo",
        "stages to train, in order (eval runs after them); a stage left out is reused from `out` if present"},
-      {"world.seed", 1234, "seed of the synthetic world", 0.0},
-      {"world.n_pretrain_docs", 16000, "pretraining documents", 1.0},
-      {"world.n_sft", 300, "SFT demonstrations", 1.0},
-      {"world.sft_kinds", "fact,count,repeat", "prompt kinds the SFT demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)"},
-      {"world.sft_slip_fraction", WorldConfig{}.sft_slip_fraction,
-       "share of SFT demonstrations ending with a filler sentence (good, not best, answers)", 0.0, 1.0},
-      {"world.n_prompts", 2000, "preference/RL prompts", 1.0},
-      // 1000 draws from the ~170 distinct held-out prompts, each with its own samples: a win rate's
-      // standard error is ~0.015 (0.03 with 200 draws, which the first version used).
-      {"world.n_eval_prompts", 1000, "held-out evaluation prompts (drawn with repeats from the held-out pool)", 1.0},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
   };
-  for (const auto &st : stages()) {
-    auto keys = stage_keys(st);
+  for (auto k : world_options().schema()) {
+    k.name = "world." + k.name;
+    s.push_back(std::move(k));
+  }
+  for (const auto &st : pipeline_stages()) {
+    auto keys = stage_keys(st.name, st.wired("", no_dir));
     s.insert(s.end(), keys.begin(), keys.end());
   }
+  auto eval_keys = stage_keys("eval", eval_wiring("", "", "", ""));
+  s.insert(s.end(), eval_keys.begin(), eval_keys.end());
   // The pipeline's own defaults (a fast, small run) replace the stages' standalone defaults.
   const nlohmann::json defaults = demo_defaults();
   for (auto &[k, v] : defaults.items())
@@ -153,94 +181,65 @@ std::string summary_table(const nlohmann::json &summary) {
 
 PipelineResult run_pipeline(const Config &c, bool quiet) {
   namespace fs = std::filesystem;
+  const auto t_start = std::chrono::steady_clock::now();
   std::string out = c.str("out");
-  fs::create_directories(out);
-  nn::write_file_atomic(out + "/config.json", c.resolved().dump(2) + "\n");
   std::set<std::string> todo;
   {
+    std::string valid;
+    for (const auto &st : pipeline_stages()) valid += (valid.empty() ? "" : ", ") + std::string(st.name);
     std::string s = c.str("stages");
-    size_t p = 0;
-    while (p <= s.size()) {
-      size_t q = s.find(',', p);
-      std::string name = s.substr(p, q == std::string::npos ? std::string::npos : q - p);
+    for (size_t p = 0; p <= s.size();) {
+      size_t q = std::min(s.find(',', p), s.size());
+      std::string name = s.substr(p, q - p);
       if (!name.empty()) {
         bool ok = false;
-        for (auto &st : stages()) ok = ok || name == st.name;
-        NR_CHECK(ok && name != "eval", "pipeline: unknown stage '{}' in stages; valid: pretrain, sft, preferences, rm, "
-                 "reinforce, ppo, dpo", name);
+        for (const auto &st : pipeline_stages()) ok = ok || name == st.name;
+        NR_CHECK(ok, "pipeline: unknown stage '{}' in stages; valid: {}", name, valid);
         todo.insert(name);
       }
-      if (q == std::string::npos) break;
       p = q + 1;
     }
   }
+  fs::create_directories(out);
+  nn::write_file_atomic(out + "/config.json", c.resolved().dump(2) + "\n");
   auto dir = [&](const std::string &name) { return out + "/" + name; };
   auto log = [&](const std::string &msg) {
     if (!quiet) std::fprintf(stderr, "== %s\n", msg.c_str());
   };
 
   // 1. The world.
-  WorldConfig wc;
-  wc.seed = (uint64_t)c.integer("world.seed");
-  wc.n_pretrain_docs = (int)c.integer("world.n_pretrain_docs");
-  wc.n_sft = (int)c.integer("world.n_sft");
-  wc.sft_kinds = c.str("world.sft_kinds");
-  wc.sft_slip_fraction = c.num("world.sft_slip_fraction");
-  wc.n_prompts = (int)c.integer("world.n_prompts");
-  wc.n_eval_prompts = (int)c.integer("world.n_eval_prompts");
-  std::string world = dir("world");
-  write_world(make_world(wc), world);
+  Config wc(world_options().schema());
+  nlohmann::json flat = nlohmann::json::object();
+  for (const auto &k : wc.keys()) flat[k] = c.get("world." + k);
+  wc.merge(flat);
+  const std::string world = out + "/world";
+  write_world(make_world(world_options().read(wc)), world);
   log("world written to " + world);
 
-  const std::map<std::string, nlohmann::json> wiring = {
-      {"pretrain", {{"data", world + "/pretrain.jsonl"}, {"out", dir("pretrain")}, {"tokenizer", ""}}},
-      {"sft", {{"data", world + "/sft.jsonl"}, {"init", dir("pretrain")}, {"out", dir("sft")}}},
-      {"preferences", {{"policy", dir("sft")}, {"prompts", world + "/prompts.jsonl"}, {"world", world}, {"out", dir("preferences")}}},
-      {"rm", {{"sft", dir("sft")}, {"data", dir("preferences") + "/train.jsonl"}, {"eval_data", dir("preferences") + "/heldout.jsonl"},
-              {"world", world}, {"out", dir("rm")}}},
-      // world = "": the trainers skip their own final oracle evaluation; the pipeline evaluates every stage below.
-      {"reinforce", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-                     {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("reinforce")}}},
-      {"ppo", {{"policy", dir("sft")}, {"reward_model", dir("rm")}, {"prompts", world + "/prompts.jsonl"},
-               {"eval_prompts", world + "/eval_prompts.jsonl"}, {"world", ""}, {"out", dir("ppo")}}},
-      {"dpo", {{"data", dir("preferences") + "/train.jsonl"}, {"policy", dir("sft")}, {"ref", dir("sft")}, {"out", dir("dpo")},
-               {"world", ""}, {"eval_prompts", world + "/eval_prompts.jsonl"}}},
-  };
-  auto find_stage = [](const std::string &n) -> const Stage & {
-    for (auto &st : stages()) if (n == st.name) return st;
-    throw Error("internal: no stage " + n);
-  };
-
+  // 2. Every stage asked for, in order, each from the run directories of the stages before it.
   std::map<std::string, double> seconds;
   double rm_accuracy = std::nan("");
-  for (const char *name : {"pretrain", "sft", "preferences", "rm", "reinforce", "ppo", "dpo"}) {
-    if (!todo.count(name)) continue;
-    log(std::string("stage ") + name);
-    Config sc = stage_config(find_stage(name), c, wiring.at(name));
+  for (const auto &st : pipeline_stages()) {
+    if (!todo.count(st.name)) continue;
+    log(std::string("stage ") + st.name);
+    Config sc = stage_config(st.name, c, st.wired(world, dir));
     auto t0 = std::chrono::steady_clock::now();
-    std::string n = name;
-    if (n == "pretrain") pretrain(sc, quiet);
-    else if (n == "sft") run_sft(sc, quiet);
-    else if (n == "preferences") run_preferences(sc, quiet);
-    else if (n == "rm") rm_accuracy = run_reward_model(sc, quiet).eval.rm_accuracy;
-    else if (n == "reinforce") run_reinforce(sc, quiet);
-    else if (n == "ppo") run_ppo(sc, quiet);
-    else if (n == "dpo") run_dpo(sc, quiet);
-    seconds[n] = seconds_since(t0);
+    StageResult r = find_stage(st.name).run(sc, quiet);
+    seconds[st.name] = seconds_since(t0);
+    if (r.result.contains("rm_accuracy")) rm_accuracy = r.result["rm_accuracy"].get<double>();
   }
 
-  // Evaluate every policy that exists against SFT on the held-out prompts, with the same seed.
+  // 3. Evaluate every policy that exists against SFT on the held-out prompts, with the same seed.
   nlohmann::json summary = nlohmann::json::array();
   std::vector<ReportSample> samples;
   const Oracle oracle = Oracle::from_world_dir(world);
-  for (const char *name : {"pretrain", "sft", "reinforce", "ppo", "dpo"}) {
-    if (!fs::exists(dir(name) + "/model.safetensors")) continue;
-    log(std::string("eval ") + name);
-    Config ec = stage_config(find_stage("eval"), c,
-                             {{"policy", dir(name)}, {"ref", dir("sft")}, {"prompts", world + "/eval_prompts.jsonl"},
-                              {"world", world}, {"out", dir("eval") + "/" + name}});
+  for (const auto &st : pipeline_stages()) {
+    const std::string name = st.name;
+    if (!st.policy || !fs::exists(dir(st.name) + "/model.safetensors")) continue;
+    log("eval " + name);
+    Config ec = stage_config("eval", c, eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name));
     auto t0 = std::chrono::steady_clock::now();
-    EvalResult r = run_evaluate(ec);
+    EvalResult r = run_evaluate(eval_options().read(ec));
     nlohmann::json row = {{"stage", name},
                           {"oracle_score", r.oracle_reward},
                           {"win_rate_vs_sft", r.win_rate},
@@ -250,13 +249,13 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
                           {"finished", r.finished},
                           {"seconds", seconds.count(name) ? seconds[name] : 0.0},
                           {"eval_seconds", seconds_since(t0)}};
-    if (std::string(name) != "sft") {  // where the policy gains on SFT, kind by kind (SFT ties itself)
+    if (name != "sft") {  // where the policy gains on SFT, kind by kind (SFT ties itself)
       const nlohmann::json kinds = by_kind(r, oracle);
       row["win_rate_by_kind"] = nlohmann::json::object();
       for (auto &[kind, k] : kinds.items()) row["win_rate_by_kind"][kind] = k["win_rate_vs_sft"];
     }
     summary.push_back(row);
-    if (std::string(name) == "sft" && !std::isnan(rm_accuracy)) {  // the reward model's row sits after SFT's
+    if (name == "sft" && !std::isnan(rm_accuracy)) {  // the reward model's row sits after SFT's
       summary.push_back({{"stage", "rm"}, {"rm_accuracy", rm_accuracy}, {"seconds", seconds.count("rm") ? seconds["rm"] : 0.0},
                          {"oracle_score", nullptr}, {"win_rate_vs_sft", nullptr}, {"kl_to_sft", nullptr}});
     }
@@ -281,7 +280,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   chart("DPO: implicit rewards", "dpo", {"rewards/chosen", "rewards/rejected", "rewards/margins"});
   chart("DPO: accuracy", "dpo", {"rewards/accuracies"});
   write_report_html(out + "/report.html", summary, charts, samples);
-  return {summary, out};
+  return {summary, out, seconds_since(t_start)};
 }
 
 }  // namespace nanorlhf::rlhf

@@ -17,6 +17,7 @@ std::vector<ConfigKey> pipeline_schema();
 struct PipelineResult {
   nlohmann::json summary;  // one object per stage: stage, oracle_score, win_rate_vs_sft, kl_to_sft, seconds (+ rm_accuracy)
   std::string out;
+  double seconds = 0;      // the whole pipeline's wall time
 };
 
 // Runs the stages in order; each writes its run directory under `out`. quiet: no progress lines.

@@ -5,13 +5,19 @@
 #include <string>
 #include <vector>
 
-#include "rlhf/trainers/reinforce.h"
+#include "nn/gpt.h"
+#include "nn/optimization.h"
+#include "nn/tokenizer.h"
+#include "rlhf/policy_run.h"
+#include "rlhf/rollout.h"
 
 namespace nanorlhf::rlhf {
 
-struct PPOOptions {
-  int64_t batch_size = 32;       // prompts (= rollouts) per iteration
-  int64_t minibatch_size = 32;   // rows per gradient step (the whole batch: TRL's num_mini_batches = 1)
+struct PPOConfig {
+  // TRL's default: the whole rollout batch is one minibatch, so ppo_epochs gradient steps per batch.
+  // With 4 minibatches (16 steps) PPO over-optimised the reward model on 3 of 6 measured runs and
+  // refused harmless requests (bench/RESULTS.md, "PPO: one minibatch per rollout batch").
+  int64_t num_mini_batches = 1;  // minibatches per rollout batch per epoch (TRL's name)
   int64_t ppo_epochs = 4;        // passes over each rollout batch
   double beta = 0.05;            // initial KL coefficient
   bool adaptive_kl = false;      // Ziegler et al. controller towards target_kl
@@ -21,10 +27,18 @@ struct PPOOptions {
   double cliprange = 0.2, cliprange_value = 0.2;
   double vf_coef = 0.1;
   bool whiten_rewards = false;   // per-token rewards whitened before GAE (mean kept)
+  PolicyRunOptions run{.out = "runs/ppo"};
   SamplingOptions sampling;
-  OptimConfig optim;             // policy and value model share its settings, each its own AdamW
   uint64_t seed = 1;
+  int64_t batch_size = 32;       // prompts (= rollouts) per iteration
+  std::string device = "cpu";
+  LoopOptions loop{.steps = 30, .log_every = 1};
+  // lr 1e-5: on an early world 3e-5 and 1e-4 drifted to KL 5-8 nats and gamed the reward model.
+  optim::OptimConfig optim = policy_optim(1e-5);  // policy and value model: the same settings, each its own AdamW
+  void validate() const;
+  int64_t minibatch_size() const { return (batch_size + num_mini_batches - 1) / num_mini_batches; }
 };
+const OptionTable<PPOConfig> &ppo_options();
 
 // One PPO run's state. step() is one iteration: a rollout batch, then ppo_epochs passes of
 // minibatch updates of the policy and the value model.
@@ -32,7 +46,7 @@ class PPOTrainer {
  public:
   // value: a ScalarModel on the policy's tokens (initialised from the reward model by the caller).
   PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, RewardFn reward, const nn::Tokenizer &tok,
-             PPOOptions opts);
+             PPOConfig opts);
   Metrics step(const std::vector<std::string> &prompts);
   double beta() const { return beta_; }
   const Rollout &last_rollout() const { return last_; }
@@ -43,21 +57,18 @@ class PPOTrainer {
   nn::ScalarModel &value_;
   RewardFn reward_;
   const nn::Tokenizer &tok_;
-  PPOOptions o_;
-  Optimization policy_opt_, value_opt_;
+  PPOConfig o_;
+  optim::Optimization policy_opt_, value_opt_;
   double beta_;
-  Optimization::Stats last_stats_;
+  optim::Optimization::Stats last_stats_;
   int64_t iter_ = 0, updates_ = 0;
   Rollout last_;
 };
 
-// The rows `idx` of a rollout (same P and N: a minibatch).
-nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vector<int64_t> &idx);
 // V(s_t) for the state before each response token: values at positions P-1 .. P+N-2. [B, N]
 Tensor response_values(const nn::ScalarModel &value, const nn::GenerationOutput &gen);
 
-std::vector<ConfigKey> ppo_schema();
 // quiet: no progress output (tests). Returns the final evaluation's metrics (empty without an oracle).
-Metrics run_ppo(const Config &c, bool quiet = false);
+Metrics run_ppo(const PPOConfig &cfg, bool quiet = false);
 
 }  // namespace nanorlhf::rlhf

@@ -8,71 +8,83 @@
 #include <optional>
 #include <random>
 
+#include "rlhf/batching.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/data.h"
 #include "rlhf/oracle.h"
 #include "rlhf/run_dir.h"
-#include "rlhf/trainers/evaluate.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/evaluation.h"
+#include "rlhf/random.h"
 
 namespace nanorlhf::rlhf {
 
 using nlohmann::json;
 
-std::vector<ConfigKey> preferences_schema() {
-  return {
-      {"policy", "runs/sft", "run directory of the policy that writes the responses (the SFT model)"},
-      {"prompts", "data/prompts.jsonl", "prompts: JSONL of {\"prompt\": ...}"},
-      {"world", "data", "world folder (world.json) of the oracle that labels the pairs"},
-      {"out", "runs/preferences", "folder for train.jsonl, heldout.jsonl, config.json, metrics.jsonl"},
-      {"k", 4, "responses sampled per prompt", 2.0},
-      {"mix_policy", "", "run directory of a second policy that writes mix_k of the K responses; empty = none"},
-      {"mix_k", 0, "responses per prompt from mix_policy (the other K - mix_k from policy)", 0.0},
-      {"pairs_per_prompt", 0, "pairs kept per prompt, drawn from the K(K-1)/2; 0 = all", 0.0},
-      {"heldout_fraction", 0.1, "share of prompts whose pairs go to heldout.jsonl", 0.0, 0.9},
-      {"max_prompts", 0, "use the first N prompts; 0 = all", 0.0},
-      {"max_new_tokens", 48, "max response tokens (a response cut there is unfinished)", 1.0},
-      {"temperature", 1.0, "sampling temperature", 0.0, std::nullopt, true},
-      {"label_temperature", Oracle::kDefaultTemperature,
-       "Bradley-Terry temperature of the oracle annotator (noise of the labels)", 0.0, std::nullopt, true},
-      {"seed", 1, "seed of the samples, the split and the labels", 0.0},
-      {"batch", 64, "responses per generate call", 1.0},
-      {"device", "cpu", "cpu, cuda or cuda:N"},
-  };
+void PreferencesConfig::validate() const {
+  NR_CHECK(mix_k < k, "preferences: mix_k ({}) must be less than k ({})", mix_k, k);
+  NR_CHECK((mix_k > 0) == !mix_policy.empty(), "preferences: mix_policy and mix_k > 0 go together (got '{}', {})",
+           mix_policy, mix_k);
+  Device::parse(device);
 }
 
-PreferencesResult run_preferences(const Config &c, bool quiet) {
-  const Device dev = Device::parse(c.str("device"));
-  const int64_t K = c.integer("k"), per_prompt = c.integer("pairs_per_prompt");
-  const uint64_t seed = uint64_t(c.integer("seed"));
-  const double label_t = c.num("label_temperature");
-  LoadedModel policy = load_gpt_run(c.str("policy"), dev);
-  Oracle oracle = Oracle::from_world_dir(c.str("world"));
+const OptionTable<PreferencesConfig> &preferences_options() {
+  using O = PreferencesConfig;
+  static const OptionTable<O> t = [] {
+    OptionTable<O> t;
+    t.add("policy", &O::policy, "run directory of the policy that writes the responses (the SFT model)")
+        .add("prompts", &O::prompts, "prompts: JSONL of {\"prompt\": ...}")
+        .add("world", &O::world, "world folder (world.json) of the oracle that labels the pairs")
+        .add("out", &O::out, "folder for train.jsonl, heldout.jsonl, config.json, metrics.jsonl")
+        .add("k", &O::k, "responses sampled per prompt", Range::at_least(2))
+        .add("mix_policy", &O::mix_policy, "run directory of a second policy that writes mix_k of the K responses; empty = none")
+        .add("mix_k", &O::mix_k, "responses per prompt from mix_policy (the other K - mix_k from policy)", Range::at_least(0))
+        .add("pairs_per_prompt", &O::pairs_per_prompt, "pairs kept per prompt, drawn from the K(K-1)/2; 0 = all",
+             Range::at_least(0))
+        .add("heldout_fraction", &O::heldout_fraction, "share of prompts whose pairs go to heldout.jsonl",
+             Range::between(0, 0.9))
+        .add("max_prompts", &O::max_prompts, "use the first N prompts; 0 = all", Range::at_least(0))
+        .add("max_new_tokens", &O::max_new_tokens, "max response tokens (a response cut there is unfinished)",
+             Range::at_least(1))
+        .add("temperature", &O::temperature, "sampling temperature", Range::above(0))
+        .add("label_temperature", &O::label_temperature,
+             "Bradley-Terry temperature of the oracle annotator (noise of the labels)", Range::above(0))
+        .add("seed", &O::seed, "seed of the samples, the split and the labels", Range::at_least(0))
+        .add("batch", &O::batch, "responses per generate call", Range::at_least(1))
+        .add("device", &O::device, "cpu, cuda or cuda:N");
+    return t;
+  }();
+  return t;
+}
+
+PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
+  cfg.validate();
+  const Device dev = Device::parse(cfg.device);
+  const int64_t K = cfg.k, per_prompt = cfg.pairs_per_prompt;
+  const uint64_t seed = cfg.seed;
+  const double label_t = cfg.label_temperature;
+  LoadedModel policy = load_run<nn::GPT>(cfg.policy, dev);
+  Oracle oracle = Oracle::from_world_dir(cfg.world);
   std::vector<std::string> prompts;
-  for (auto &p : read_prompts_jsonl(c.str("prompts"))) prompts.push_back(std::move(p.prompt));
-  NR_CHECK(!prompts.empty(), "{}: no prompts", c.str("prompts"));
-  if (c.integer("max_prompts") > 0 && (size_t)c.integer("max_prompts") < prompts.size())
-    prompts.resize((size_t)c.integer("max_prompts"));
+  for (auto &p : read_prompts_jsonl(cfg.prompts)) prompts.push_back(std::move(p.prompt));
+  NR_CHECK(!prompts.empty(), "{}: no prompts", cfg.prompts);
+  if (cfg.max_prompts > 0 && (size_t)cfg.max_prompts < prompts.size()) prompts.resize((size_t)cfg.max_prompts);
 
   // Responses p*K .. p*K+K-1 answer prompt p: the first K - mix_k from the policy, the rest from
   // mix_policy (Llama 2 sec. 3.2.1 samples each pair from two model variants, for diversity).
-  const int64_t K_mix = c.integer("mix_k");
-  NR_CHECK(K_mix < K, "preferences: mix_k ({}) must be less than k ({})", K_mix, K);
-  NR_CHECK((K_mix > 0) == !c.str("mix_policy").empty(),
-           "preferences: mix_policy and mix_k > 0 go together (got '{}', {})", c.str("mix_policy"), K_mix);
+  const int64_t K_mix = cfg.mix_k;
   auto sample = [&](const LoadedModel &m, int64_t per_prompt, uint64_t sample_seed) {
     // Copies of each prompt side by side: one generate call samples them independently.
     std::vector<std::string> expanded;
     for (const auto &p : prompts)
       for (int64_t j = 0; j < per_prompt; ++j) expanded.push_back(p);
-    nn::GenerationConfig g{.max_new_tokens = c.integer("max_new_tokens"), .temperature = c.num("temperature"),
-                           .seed = sample_seed};
-    return sample_in_chunks(*m.model, m.tokenizer, expanded, g, c.integer("batch"));
+    nn::GenerationConfig g{.max_new_tokens = cfg.max_new_tokens, .temperature = cfg.temperature, .seed = sample_seed};
+    return sample_in_chunks(*m.model, m.tokenizer, expanded, g, cfg.batch);
   };
   std::optional<LoadedModel> mix;  // loaded and checked before any sampling, so a bad one fails fast
   if (K_mix > 0) {
-    mix = load_gpt_run(c.str("mix_policy"), dev);
+    mix = load_run<nn::GPT>(cfg.mix_policy, dev);
     NR_CHECK(mix->tokenizer.merges() == policy.tokenizer.merges(), "preferences: mix_policy '{}' and policy '{}' use "
-             "different tokenizers", c.str("mix_policy"), c.str("policy"));
+             "different tokenizers", cfg.mix_policy, cfg.policy);
   }
   const auto t0 = std::chrono::steady_clock::now();
   if (!quiet) std::fprintf(stderr, "preferences: sampling %zu responses (%zu prompts x %lld)...\n", prompts.size() * K,
@@ -97,11 +109,11 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
 
   // Held-out prompts: a seeded share, so the reward model is evaluated on prompts it never saw.
   std::vector<bool> heldout(prompts.size(), false);
-  const size_t n_held = size_t(double(prompts.size()) * c.num("heldout_fraction") + 0.5);
+  const size_t n_held = size_t(double(prompts.size()) * cfg.heldout_fraction + 0.5);
   std::vector<size_t> order = shuffled_indices(prompts.size(), seed);
   for (size_t i = 0; i < n_held; ++i) heldout[order[i]] = true;
 
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 7);  // the annotator's coin flips
+  std::mt19937_64 rng(host_rng_seed(seed, 7));  // the annotator's coin flips
   PreferencesResult res;
   std::vector<json> train, held;
   double score_sum = 0;
@@ -145,8 +157,8 @@ PreferencesResult run_preferences(const Config &c, bool quiet) {
   }
   NR_CHECK(!train.empty(), "preferences: every pair had two identical responses; raise k or temperature");
 
-  RunDir run(c.str("out"));
-  run.write_config(c.resolved());
+  RunDir run(cfg.out);
+  run.write_config(preferences_options().resolved(cfg));
   res.train_path = run.path("train.jsonl");
   res.heldout_path = run.path("heldout.jsonl");
   write_jsonl(res.train_path, train);

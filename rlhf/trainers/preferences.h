@@ -7,13 +7,31 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rlhf/config.h"
+#include "rlhf/options.h"
+#include "rlhf/oracle.h"
 
 namespace nanorlhf::rlhf {
 
-// policy, prompts, world, out, k, mix_policy, mix_k, pairs_per_prompt, heldout_fraction, max_prompts, max_new_tokens,
-// temperature, label_temperature, seed, batch, device.
-std::vector<ConfigKey> preferences_schema();
+struct PreferencesConfig {
+  std::string policy = "runs/sft";  // the policy that writes the responses (the SFT model)
+  std::string prompts = "data/prompts.jsonl";
+  std::string world = "data";       // the oracle that labels the pairs
+  std::string out = "runs/preferences";
+  int64_t k = 4;                    // responses sampled per prompt
+  std::string mix_policy;           // a second policy that writes mix_k of the K responses; empty = none
+  int64_t mix_k = 0;
+  int64_t pairs_per_prompt = 0;     // drawn from the K(K-1)/2; 0 = all
+  double heldout_fraction = 0.1;
+  int64_t max_prompts = 0;          // 0 = all
+  int64_t max_new_tokens = 48;      // a response cut there is unfinished
+  double temperature = 1.0;
+  double label_temperature = Oracle::kDefaultTemperature;  // Bradley-Terry noise of the annotator
+  uint64_t seed = 1;
+  int64_t batch = 64;               // responses per generate call
+  std::string device = "cpu";
+  void validate() const;
+};
+const OptionTable<PreferencesConfig> &preferences_options();
 
 struct PreferencesResult {
   int64_t train_pairs = 0, heldout_pairs = 0;
@@ -27,6 +45,6 @@ struct PreferencesResult {
 // evaluation), plus config.json and metrics.jsonl. Records are {"prompt","chosen","rejected"} with
 // "chosen_finished"/"rejected_finished" (false: the response was cut at max_new_tokens without
 // <|eos|>; extra fields TRL readers ignore).
-PreferencesResult run_preferences(const Config &c, bool quiet = false);
+PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet = false);
 
 }  // namespace nanorlhf::rlhf

@@ -4,38 +4,56 @@
 
 #include <algorithm>
 
-#include "nn/generation.h"
+#include "rlhf/batching.h"
 #include "rlhf/data.h"
 #include "rlhf/objectives.h"
-#include "rlhf/trainers/ppo.h"
 
 namespace nanorlhf::rlhf {
 
-RaftTrainer::RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok,
-                         RaftOptions opts)
-    : policy_(policy), ref_(ref), reward_(std::move(reward)), tok_(tok), o_(std::move(opts)), opt_(policy, o_.optim) {
-  NR_CHECK(o_.k >= 2, "raft: k must be >= 2 (the best of k), got {}", o_.k);
-  NR_CHECK(o_.sft_epochs >= 1 && o_.minibatch_size >= 1, "raft: sft_epochs ({}) and minibatch_size ({}) must be >= 1",
-           o_.sft_epochs, o_.minibatch_size);
-  NR_CHECK(o_.sampling.temperature > 0, "raft: temperature must be > 0, got {}", o_.sampling.temperature);
+void RaftConfig::validate() const {
+  NR_CHECK(k >= 2, "raft: k must be >= 2 (the best of k), got {}", k);
+  NR_CHECK(sft_epochs >= 1 && minibatch_size >= 1, "raft: sft_epochs ({}) and minibatch_size ({}) must be >= 1",
+           sft_epochs, minibatch_size);
+  NR_CHECK(sampling.temperature > 0, "raft: temperature must be > 0, got {}", sampling.temperature);
+  optim.validate();
 }
+
+const OptionTable<RaftConfig> &raft_options() {
+  using O = RaftConfig;
+  static const OptionTable<O> t = [] {
+    OptionTable<O> t = policy_trainer_options<O>();
+    t.add("k", &O::k, "responses sampled per prompt; the best by the reward model is kept", Range::at_least(2))
+        .add("sft_epochs", &O::sft_epochs, "passes over the kept responses per iteration", Range::at_least(1))
+        .add("minibatch_size", &O::minibatch_size, "kept responses per gradient step", Range::at_least(1));
+    return t;  // no beta: RAFT has no KL term; the KL to SFT is only reported
+  }();
+  return t;
+}
+
+namespace {
+int64_t gradient_steps(const RaftConfig &o) {
+  return o.loop.steps * o.sft_epochs * ((o.batch_size + o.minibatch_size - 1) / o.minibatch_size);
+}
+}  // namespace
+
+RaftTrainer::RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok,
+                         RaftConfig opts)
+    : policy_(policy),
+      ref_(ref),
+      reward_(std::move(reward)),
+      tok_(tok),
+      o_((opts.validate(), std::move(opts))),
+      opt_(policy, o_.optim, gradient_steps(o_)) {}
 
 Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   const int64_t k = o_.k, n = (int64_t)prompts.size();
   policy_.eval();  // dropout off
 
-  // 1. K responses per prompt, consecutive rows. [n k]
-  std::vector<std::string> batch;
-  for (const auto &p : prompts)
-    for (int64_t j = 0; j < k; ++j) batch.push_back(p);
-  nn::GenerationConfig g;
-  g.max_new_tokens = o_.sampling.max_new_tokens;
-  g.temperature = o_.sampling.temperature;
-  g.seed = o_.seed * 1000003ULL + (uint64_t)iter_;
-  Rollout r = sample_responses(policy_, tok_, batch, g);
+  // 1. K responses per prompt, consecutive rows, scored (missing-EOS penalty included). [n k]
+  Rollout r = rollout(policy_, tok_, prompts, k, o_.sampling, iteration_seed(o_.seed, (uint64_t)iter_), reward_);
+  const Tensor &score = r.scores;
 
-  // 2. Rank by the learned reward (missing-EOS penalty included); keep the best of each prompt.
-  Tensor score = apply_missing_eos_penalty(reward_(r), r.gen.finished, o_.sampling.missing_eos_penalty);
+  // 2. Keep the best of each prompt by the learned reward.
   std::vector<double> s = score.to_vector<double>();
   kept_.clear();
   double kept_sum = 0;
@@ -52,9 +70,9 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   //    plain likelihood, as in instruction tuning).
   double loss_sum = 0;
   int64_t n_mb = 0;
-  Optimization::Stats st;
+  optim::Optimization::Stats st;
   for (int64_t epoch = 0; epoch < o_.sft_epochs; ++epoch) {
-    std::vector<size_t> perm = shuffled_indices((size_t)n, o_.seed * 7919ULL + (uint64_t)(iter_ * o_.sft_epochs + epoch));
+    std::vector<size_t> perm = shuffled_indices((size_t)n, minibatch_seed(o_.seed, (uint64_t)(iter_ * o_.sft_epochs + epoch)));
     for (int64_t start = 0; start < n; start += o_.minibatch_size) {
       std::vector<int64_t> idx;
       for (int64_t j = start; j < std::min(n, start + o_.minibatch_size); ++j) idx.push_back((int64_t)perm[j]);
@@ -83,38 +101,15 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   return m;
 }
 
-std::vector<ConfigKey> raft_schema() {
-  std::vector<ConfigKey> s;
-  for (auto &key : sampling_trainer_keys("raft"))
-    if (key.name != "beta") s.push_back(key);  // RAFT has no KL term; the KL to SFT is only reported
-  s.push_back({"k", 4, "responses sampled per prompt; the best by the reward model is kept", 2.0});
-  s.push_back({"sft_epochs", 1, "passes over the kept responses per iteration", 1.0});
-  s.push_back({"minibatch_size", 16, "kept responses per gradient step", 1.0});
-  set_default(s, "steps", 20);
-  set_default(s, "batch_size", 32);
-  set_default(s, "lr", 3e-5);
-  return s;
-}
-
-Metrics run_raft(const Config &c, bool quiet) {
-  SamplingRun run(c, "raft", quiet);
+Metrics run_raft(const RaftConfig &cfg, bool quiet) {
+  PolicyRun run("raft", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
   NR_CHECK(run.rm, "raft: reward_model is empty; RAFT ranks by the learned reward");
-  RaftOptions o;
-  o.batch_size = run.batch_size;
-  o.k = c.integer("k");
-  o.sft_epochs = c.integer("sft_epochs");
-  o.minibatch_size = c.integer("minibatch_size");
-  o.sampling = run.sampling;
-  o.optim = run.optim;
-  o.optim.steps = run.iterations * o.sft_epochs * ((o.batch_size + o.minibatch_size - 1) / o.minibatch_size);
-  o.seed = run.seed;
-  RaftTrainer tr(*run.sft.model, *run.ref, reward_model_fn(*run.rm), run.sft.tokenizer, o);
-  for (int64_t it = 0; it < run.iterations; ++it) {
-    Metrics m = tr.step(run.next_prompts(o.batch_size));
-    run.log(it, m, "raft/kept_scores");
-    if (run.should_evaluate(it)) run.evaluate(it + 1);
-  }
-  return run.finish();
+  RaftTrainer tr(*run.sft.model, *run.ref, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
+  RunDir &dir = run.begin(raft_options().resolved(cfg));
+  run_training_loop(run.loop(cfg.loop, "raft/kept_scores"), dir,
+                    [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
+                    [&](int64_t step) { run.evaluate(step); });
+  return run.finish(cfg.loop.steps);
 }
 
 }  // namespace nanorlhf::rlhf

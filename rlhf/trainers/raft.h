@@ -5,23 +5,32 @@
 #include <string>
 #include <vector>
 
-#include "rlhf/trainers/reinforce.h"
+#include "nn/gpt.h"
+#include "nn/optimization.h"
+#include "nn/tokenizer.h"
+#include "rlhf/policy_run.h"
+#include "rlhf/rollout.h"
 
 namespace nanorlhf::rlhf {
 
-struct RaftOptions {
-  int64_t batch_size = 32;  // prompts per iteration
-  int64_t k = 4;            // responses sampled per prompt; the best one is kept
-  int64_t sft_epochs = 1;   // passes over the kept responses per iteration
+struct RaftConfig {
+  int64_t k = 4;               // responses sampled per prompt; the best one is kept
+  int64_t sft_epochs = 1;      // passes over the kept responses per iteration
   int64_t minibatch_size = 16;
+  PolicyRunOptions run{.out = "runs/raft"};
   SamplingOptions sampling;
-  OptimConfig optim;
   uint64_t seed = 1;
+  int64_t batch_size = 32;     // prompts per iteration
+  std::string device = "cpu";
+  LoopOptions loop{.steps = 20, .log_every = 1};
+  optim::OptimConfig optim = policy_optim(3e-5);
+  void validate() const;
 };
+const OptionTable<RaftConfig> &raft_options();
 
 class RaftTrainer {
  public:
-  RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok, RaftOptions opts);
+  RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok, RaftConfig opts);
   // One iteration: sample K per prompt, rank by reward, SFT on the best. Metrics: objective/scores
   // (all samples), raft/kept_scores, objective/kl (of the kept responses, k1 to the reference), loss.
   Metrics step(const std::vector<std::string> &prompts);
@@ -33,13 +42,12 @@ class RaftTrainer {
   const nn::GPT &ref_;
   RewardFn reward_;
   const nn::Tokenizer &tok_;
-  RaftOptions o_;
-  Optimization opt_;
+  RaftConfig o_;
+  optim::Optimization opt_;
   int64_t iter_ = 0, updates_ = 0;
   std::vector<int64_t> kept_;
 };
 
-std::vector<ConfigKey> raft_schema();
-Metrics run_raft(const Config &c, bool quiet = false);
+Metrics run_raft(const RaftConfig &cfg, bool quiet = false);
 
 }  // namespace nanorlhf::rlhf

@@ -2,36 +2,33 @@
 // pairs with the Bradley-Terry loss; held-out accuracy and agreement with the noiseless oracle.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "nn/gpt.h"
-#include "nn/tokenizer.h"
-#include "rlhf/config.h"
+#include "nn/optimization.h"
 #include "rlhf/data.h"
+#include "rlhf/options.h"
 #include "rlhf/oracle.h"
+#include "rlhf/training_loop.h"
 
 namespace nanorlhf::rlhf {
 
-// A preference pair as tokens: chat template of (prompt, response), <|eos|> closing a finished response.
-struct PreferencePair {
-  std::string prompt, chosen, rejected;
-  bool chosen_finished = true, rejected_finished = true;
-  std::vector<int64_t> chosen_ids, rejected_ids;
-  std::string source;  // "path:line"
+struct RewardConfig {
+  std::string sft = "runs/sft";  // the backbone and the tokenizer
+  std::string data = "runs/preferences/train.jsonl";
+  std::string eval_data = "runs/preferences/heldout.jsonl";  // empty = none
+  std::string world = "data";    // the noiseless oracle rm_accuracy compares against; empty = skip
+  std::string out = "runs/rm";
+  double margin = 0.0;           // m in -log sigmoid(r_w - r_l - m) (Llama 2)
+  bool normalize = true;         // training responses score mean 0, std 1
+  uint64_t seed = 1;
+  int64_t batch_size = 32;
+  std::string device = "cpu";
+  LoopOptions loop{.steps = 300};
+  optim::OptimConfig optim{.lr = 3e-4, .weight_decay = 0.0, .warmup = 20};
 };
-
-// Reads a {"prompt","chosen","rejected"} JSONL (optional "chosen_finished"/"rejected_finished",
-// default true) and tokenizes it. Errors name "path:line": a missing field, an empty response, a
-// pair that does not fit the context ctx.
-std::vector<PreferencePair> read_preference_pairs(const std::string &path, const nn::Tokenizer &tok, int64_t ctx);
-
-// (prompt, response) -> <|bos|><|user|>prompt<|assistant|>response[<|eos|>]
-std::vector<int64_t> encode_pair_side(const nn::Tokenizer &tok, const std::string &prompt, const std::string &response,
-                                      bool finished);
+const OptionTable<RewardConfig> &reward_options();
 
 // r(x, y_w) and r(x, y_l) of pairs[rows]: one right-padded batch of the 2B sequences, split. [B] each.
 struct PairScores {
@@ -49,18 +46,6 @@ struct PairEval {
 PairEval evaluate_pairs(const nn::ScalarModel &rm, const std::vector<PreferencePair> &pairs, int64_t pad_id,
                         const Oracle *oracle, int64_t batch = 64);
 
-// Reward-model run directories: model.safetensors of the ScalarModel, config.json with the backbone's
-// config under "model", tokenizer.json.
-struct LoadedRewardModel {
-  std::shared_ptr<nn::ScalarModel> model;
-  nn::Tokenizer tokenizer;
-  nlohmann::json config;
-};
-LoadedRewardModel load_reward_model(const std::string &run_dir, Device device = Device::cpu());
-
-// sft, data, eval_data, world, out, margin, normalize, eval_every, and the training keys.
-std::vector<ConfigKey> reward_model_schema();
-
 struct RewardModelResult {
   std::vector<double> losses, accuracies;  // every training step
   PairEval eval;                           // held-out pairs at the end
@@ -70,6 +55,6 @@ struct RewardModelResult {
 
 // Trains, logs TRL's loss / accuracy / margin, the held-out eval/loss, eval/accuracy and rm_accuracy,
 // normalises the head so the training responses (SFT samples) score mean 0, std 1, and saves.
-RewardModelResult run_reward_model(const Config &c, bool quiet = false);
+RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet = false);
 
 }  // namespace nanorlhf::rlhf

@@ -1,38 +1,37 @@
 // Supervised fine-tuning: demonstrations tokenized with the chat template and an assistant-only loss
-// mask, seeded epochs of shuffled batches, AdamW with the shared schedule, samples and the checkpoint.
+// mask, seeded epochs of shuffled batches in the shared training loop, samples and the checkpoint.
 #include "rlhf/trainers/sft.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include <fmt/format.h>
 
 #include "nn/losses.h"
+#include "rlhf/batching.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/objectives.h"
 #include "rlhf/rollout.h"
 #include "rlhf/run_dir.h"
+#include "rlhf/train_options.h"
 
 namespace nanorlhf::rlhf {
 
 using nlohmann::json;
 
-std::vector<ConfigKey> sft_schema() {
-  std::vector<ConfigKey> s = {
-      {"data", "data/sft.jsonl", "demonstrations: JSONL of {\"prompt\",\"completion\"} or {\"messages\": [...]}"},
-      {"init", "runs/pretrain", "pretraining run directory (model.safetensors, config.json, tokenizer.json)"},
-      {"out", "runs/sft", "run directory"},
-      {"truncate", false, "cut demonstrations longer than the context instead of failing"},
-      {"samples", 6, "greedy samples written to samples.txt at the end", 0.0},
-      {"sample_tokens", 48, "max new tokens per sample", 1.0},
-  };
-  for (auto &k : train_config_keys()) s.push_back(k);
-  // Fine-tuning a pretrained model on a few hundred demonstrations: ~10 epochs at batch 16.
-  set_default(s, "steps", 200);
-  set_default(s, "lr", 5e-4);
-  set_default(s, "warmup", 10);
-  set_default(s, "weight_decay", 0.0);
-  return s;
+const OptionTable<SFTConfig> &sft_options() {
+  using O = SFTConfig;
+  static const OptionTable<O> t = [] {
+    OptionTable<O> t = training_options<O>();
+    t.add("data", &O::data, "demonstrations: JSONL of {\"prompt\",\"completion\"} or {\"messages\": [...]}")
+        .add("init", &O::init, "pretraining run directory (model.safetensors, config.json, tokenizer.json)")
+        .add("out", &O::out, "run directory")
+        .add("truncate", &O::truncate, "cut demonstrations longer than the context instead of failing")
+        .add("samples", &O::samples, "greedy samples written to samples.txt at the end", Range::at_least(0))
+        .add("sample_tokens", &O::sample_tokens, "max new tokens per sample", Range::at_least(1));
+    return t;
+  }();
+  return t;
 }
 
 SftBatch make_sft_batch(const std::vector<SftTokens> &examples, const std::vector<size_t> &rows, int64_t pad_id,
@@ -83,94 +82,53 @@ std::string greedy_samples(nn::GPT &model, const nn::Tokenizer &tok, const std::
 
 }  // namespace
 
-SftResult run_sft(const Config &c, bool quiet) {
-  const Device dev = Device::parse(c.str("device"));
-  const OptimConfig ocfg = OptimConfig::from(c);
-  const std::string data_path = c.str("data"), out = c.str("out");
-  const uint64_t seed = uint64_t(c.integer("seed"));
-  const int64_t B = c.integer("batch_size"), log_every = c.integer("log_every");
-
-  LoadedModel init = load_gpt_run(c.str("init"), dev);
+SftResult run_sft(const SFTConfig &cfg, bool quiet) {
+  const Device dev = Device::parse(cfg.device);
+  LoadedModel init = load_run<nn::GPT>(cfg.init, dev);
   nn::GPT &model = *init.model;
   const nn::Tokenizer &tok = init.tokenizer;
-  std::vector<SftExample> data = read_sft_jsonl(data_path);
-  NR_CHECK(!data.empty(), "{}: no demonstrations", data_path);
+  std::vector<SftExample> data = read_sft_jsonl(cfg.data);
+  NR_CHECK(!data.empty(), "{}: no demonstrations", cfg.data);
   std::vector<SftTokens> examples;
   examples.reserve(data.size());
   for (const auto &ex : data) {
-    examples.push_back(encode_sft(tok, ex, model.config.ctx, c.flag("truncate")));
+    examples.push_back(encode_sft(tok, ex, model.config.ctx, cfg.truncate));
     const auto &m = examples.back().loss_mask;
     NR_CHECK(std::find(m.begin() + 1, m.end(), 1.0f) != m.end(), "{}: no assistant token to train on{}", ex.source,
-             c.flag("truncate") ? " (truncated to the context?)" : "");
+             cfg.truncate ? " (truncated to the context?)" : "");
   }
 
-  json resolved = c.resolved();
+  json resolved = sft_options().resolved(cfg);
   resolved["model"] = model.config.to_json();
   resolved["init_model"] = init.config.value("model", json::object());
-  RunDir run(out);
+  RunDir run(cfg.out);
   run.write_config(resolved);
 
-  manual_seed(seed);  // dropout, if any
+  manual_seed(cfg.seed);  // dropout, if any
   model.train();
-  Optimization opt(model, ocfg);
+  optim::Optimization opt(model, cfg.optim, cfg.loop.steps);
   SftResult res;
-  res.run_dir = out;
+  res.run_dir = cfg.out;
   res.examples = (int64_t)examples.size();
+  EpochSampler batches(examples.size(), (size_t)cfg.batch_size, cfg.seed, ShortBatch::kEndsEpoch);
 
-  // Epochs of seeded permutations; a batch never straddles two epochs' orders.
-  std::vector<size_t> order;
-  size_t cursor = 0;
-  int64_t epoch = 0;
-  auto next_rows = [&]() {
-    std::vector<size_t> rows;
-    while ((int64_t)rows.size() < B) {
-      if (cursor == order.size()) {
-        order = shuffled_indices(examples.size(), seed * 1000003ull + uint64_t(epoch++));
-        cursor = 0;
-      }
-      rows.push_back(order[cursor++]);
-      if (cursor == order.size() && (int64_t)examples.size() >= B) break;  // end of epoch: a short last batch
-    }
-    return rows;
-  };
-
-  Progress progress("sft", ocfg.steps, quiet ? nullptr : stderr);
-  double win_loss = 0, win_norm = 0;
-  int64_t win_n = 0, win_tokens = 0;
-  auto t_log = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < ocfg.steps; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
-    SftBatch batch = make_sft_batch(examples, next_rows(), tok.pad_id(), dev);
+  TrainingLoop loop{.task = "sft", .options = cfg.loop, .shown = {"loss", "lr"}, .last_value = {"lr", "epoch"},
+                    .quiet = quiet};
+  run_training_loop(loop, run, [&](int64_t step) {
+    // 1. a batch of demonstrations; 2. the loss on assistant tokens; 3. one optimizer step.
+    SftBatch batch = make_sft_batch(examples, batches.next(), tok.pad_id(), dev);
     Tensor loss = sft_batch_loss(model, batch);
     loss.backward();
     const double l = loss.item();
-    NR_CHECK(std::isfinite(l), "sft step {}: the loss is {} (training diverged); try a smaller lr", step + 1, l);
-    Optimization::Stats st = opt.step(step);
+    optim::Optimization::Stats st = opt.step(step);
     res.losses.push_back(l);
-    const int64_t ntok = batch.input_ids.numel();
-    win_loss += l;
-    win_norm += st.grad_norm;
-    win_tokens += ntok;
-    ++win_n;
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    progress.update(step + 1, {{"loss", l}, {"lr", st.lr}}, double(ntok) / std::max(dt, 1e-9));
-    if ((step + 1) % log_every == 0 || step + 1 == ocfg.steps) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
-      t_log = std::chrono::steady_clock::now();
-      run.log_metrics({{"step", step + 1},
-                       {"loss", win_loss / double(win_n)},
-                       {"lr", st.lr},
-                       {"grad_norm", win_norm / double(win_n)},
-                       {"epoch", double((step + 1) * B) / double(examples.size())},
-                       {"tokens_per_s", double(win_tokens) / std::max(secs, 1e-9)}});
-      win_loss = win_norm = 0;
-      win_n = win_tokens = 0;
-    }
-  }
-  progress.done();
+    return StepOutput{{{"loss", l}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
+                       {"epoch", double((step + 1) * cfg.batch_size) / double(examples.size())}},
+                      batch.input_ids.numel()};
+  });
   model.eval();
-  run.write_text("samples.txt", greedy_samples(model, tok, data, c.integer("samples"), c.integer("sample_tokens")));
-  save_gpt_run(out, model, tok, resolved, {{"step", ocfg.steps}, {"stage", "sft"}});
+  run.write_text("samples.txt", greedy_samples(model, tok, data, cfg.samples, cfg.sample_tokens));
+  save_run(cfg.out, model, tok, resolved, {{"step", cfg.loop.steps}, {"stage", "sft"}});
   return res;
 }
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "rlhf/config.h"
+#include "rlhf/options.h"
 
 using nanorlhf::rlhf::Config;
 using nanorlhf::rlhf::ConfigKey;
@@ -176,4 +177,103 @@ TEST(Config, SchemaIsChecked) {
   EXPECT_THROW(Config({{"a", -1.0, "", 0.0, std::nullopt}}), std::invalid_argument);
   EXPECT_THROW(Config({{"bad name", 1, ""}}), std::invalid_argument);
   EXPECT_THROW(Config({{"s", "x", "", 0.0, std::nullopt}}), std::invalid_argument);
+}
+
+// ---- option tables: the struct's initialisers are the defaults, read() fills the members ----
+
+namespace {
+
+struct Inner {
+  double lr = 1e-3;
+  int64_t warmup = 5;
+};
+struct Opts {
+  double beta = 0.1;
+  std::string loss = "sigmoid";
+  bool normalize = true;
+  uint64_t seed = 3;
+  Inner optim{.lr = 5e-4};  // the outer struct's default wins over Inner's
+  void validate() const {
+    if (beta > 10) throw std::invalid_argument("beta too large");
+  }
+};
+
+const nanorlhf::rlhf::OptionTable<Opts> &opts_table() {
+  using nanorlhf::rlhf::Range;
+  static const nanorlhf::rlhf::OptionTable<Opts> t = [] {
+    nanorlhf::rlhf::OptionTable<Inner> inner;
+    inner.add("lr", &Inner::lr, "peak lr", Range::above(0)).add("warmup", &Inner::warmup, "", Range::at_least(0));
+    nanorlhf::rlhf::OptionTable<Opts> t;
+    t.add("beta", &Opts::beta, "KL strength", Range::at_least(0))
+        .add("loss", &Opts::loss, "the loss", {}, {"sigmoid", "ipo"})
+        .add("normalize", &Opts::normalize, "normalise")
+        .add("seed", &Opts::seed, "seed", Range::at_least(0))
+        .include(&Opts::optim, inner, "optim.");
+    return t;
+  }();
+  return t;
+}
+
+}  // namespace
+
+TEST(OptionTable, SchemaTakesTheStructsDefaultsAndReadFillsTheMembers) {
+  Config c(opts_table().schema());
+  EXPECT_DOUBLE_EQ(c.num("beta"), 0.1);
+  EXPECT_EQ(c.str("loss"), "sigmoid");
+  EXPECT_DOUBLE_EQ(c.num("optim.lr"), 5e-4);  // Opts{}.optim.lr, not Inner{}.lr
+  EXPECT_EQ(c.integer("optim.warmup"), 5);
+  EXPECT_EQ(c.key_info("loss").choices, (std::vector<std::string>{"sigmoid", "ipo"}));
+  c.set("beta=0.3");
+  c.set("loss=ipo");
+  c.set("optim.lr=0.01");
+  c.set("normalize=false");
+  Opts o = opts_table().read(c);
+  EXPECT_DOUBLE_EQ(o.beta, 0.3);
+  EXPECT_EQ(o.loss, "ipo");
+  EXPECT_DOUBLE_EQ(o.optim.lr, 0.01);
+  EXPECT_FALSE(o.normalize);
+  EXPECT_EQ(o.seed, 3u);
+  // resolved() is the nested config.json of a struct; it merges back to the same options.
+  json r = opts_table().resolved(o);
+  EXPECT_DOUBLE_EQ(r["optim"]["lr"].get<double>(), 0.01);
+  Config d(opts_table().schema());
+  d.merge(r);
+  EXPECT_DOUBLE_EQ(opts_table().read(d).optim.lr, 0.01);
+}
+
+TEST(OptionTable, ChoicesRangesAndValidateAreChecked) {
+  Config c(opts_table().schema());
+  expect_error([&] { c.set("loss=kto"); }, {"'loss'", "one of sigmoid, ipo", "kto"});
+  expect_error([&] { c.set("optim.lr=0"); }, {"'optim.lr'", "> 0"});
+  c.set("beta=11");
+  expect_error([&] { opts_table().read(c); }, {"beta too large"});
+  EXPECT_NE(c.help_text().find("one of sigmoid, ipo"), std::string::npos);
+}
+
+// ---- every config key is a flag: --key value, --key=value, a bare boolean --flag ----
+
+TEST(KeyFlags, FlagsSetKeysAfterConfigFileAndSet) {
+  Config c(schema());
+  c.load_file(write_temp("flags.json", R"({"seed": 5, "ppo": {"beta": 0.5}})"));
+  c.set("ppo.epochs=8");
+  nanorlhf::rlhf::apply_key_flags(c, {"--ppo.beta", "0.25", "--run_dir=runs/x", "--seed", "-0"}, "test");
+  EXPECT_DOUBLE_EQ(c.num("ppo.beta"), 0.25);  // the flag wins over the file
+  EXPECT_EQ(c.integer("ppo.epochs"), 8);      // --set kept
+  EXPECT_EQ(c.str("run_dir"), "runs/x");
+  EXPECT_EQ(c.integer("seed"), 0);
+  c.set("eval.enabled=false");
+  nanorlhf::rlhf::apply_key_flags(c, {"--eval.enabled"}, "test");  // a bare boolean flag is true
+  EXPECT_TRUE(c.flag("eval.enabled"));
+  Config dashes({{"max_new_tokens", 24, ""}});
+  nanorlhf::rlhf::apply_key_flags(dashes, {"--max-new-tokens", "7"}, "test");
+  EXPECT_EQ(dashes.integer("max_new_tokens"), 7);
+}
+
+TEST(KeyFlags, ATypoListsTheClosestKeysAndBadValuesNameTheKey) {
+  Config c(schema());
+  expect_error([&] { nanorlhf::rlhf::apply_key_flags(c, {"--sed", "3"}, "ppo"); },
+               {"unknown option '--sed'", "nanorlhf ppo", "--seed", "--list-keys"});
+  expect_error([&] { nanorlhf::rlhf::apply_key_flags(c, {"--ppo.clip", "2"}, "ppo"); }, {"'ppo.clip'", "<= 1"});
+  expect_error([&] { nanorlhf::rlhf::apply_key_flags(c, {"--seed"}, "ppo"); }, {"'--seed' needs a value"});
+  expect_error([&] { nanorlhf::rlhf::apply_key_flags(c, {"stray"}, "ppo"); }, {"unexpected argument 'stray'"});
 }

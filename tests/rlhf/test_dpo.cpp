@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 #include "rlhf/trainers/dpo.h"
 
@@ -16,20 +20,28 @@ nn::GPTConfig tiny_config(const nn::Tokenizer &tok) {
   return nn::GPTConfig{.vocab = tok.vocab_size(), .ctx = 64, .d_model = 32, .n_layer = 2, .n_head = 2};
 }
 
-std::vector<PreferenceExample> toy_pairs() {
-  return {{"What color is the zorb?", "The zorb is blue.", "The zorb is red, idiot.", "toy:1"},
-          {"Say hello to Ann.", "Hello, Ann!", "Whatever.", "toy:2"},
-          {"Count to 3.", "1, 2, 3.", "1, 2, 3, 4, 5, 6", "toy:3"},
-          {"Repeat after me: big fish", "big fish", "small dog", "toy:4"}};
+// Four toy pairs as a TRL preference file, read the way `nanorlhf dpo` reads its data.
+std::string toy_file() {
+  static const std::string path = [] {
+    auto p = std::filesystem::temp_directory_path() / ("nanorlhf_test_dpo_" + std::to_string(::getpid()) + ".jsonl");
+    std::ofstream(p) << R"({"prompt": "What color is the zorb?", "chosen": "The zorb is blue.", "rejected": "The zorb is red, idiot."})" "\n"
+                     << R"({"prompt": "Say hello to Ann.", "chosen": "Hello, Ann!", "rejected": "Whatever."})" "\n"
+                     << R"({"prompt": "Count to 3.", "chosen": "1, 2, 3.", "rejected": "1, 2, 3, 4, 5, 6"})" "\n"
+                     << R"({"prompt": "Repeat after me: big fish", "chosen": "big fish", "rejected": "small dog"})" "\n";
+    return p.string();
+  }();
+  return path;
+}
+std::vector<PreferencePair> toy_pairs(const nn::Tokenizer &tok, int64_t ctx = 64) {
+  return read_preference_pairs(toy_file(), tok, ctx);
 }
 
-OptimConfig fast_optim(int64_t steps) {
-  OptimConfig o;
-  o.lr = 2e-3;
-  o.weight_decay = 0;
-  o.warmup = 0;
-  o.schedule = "constant";
-  o.steps = steps;
+// A constant lr over `steps` optimizer steps.
+DPOConfig fast(int64_t steps) {
+  DPOConfig o;
+  o.batch_size = 4;
+  o.optim = {.lr = 2e-3, .weight_decay = 0, .warmup = 0, .schedule = "constant"};
+  o.loop.steps = steps;
   return o;
 }
 
@@ -39,12 +51,9 @@ TEST(DPO, EveryLossTypeLearnsTheToyPreferences) {
     nn::Tokenizer tok;
     nn::GPT policy(tiny_config(tok));
     auto ref = frozen_copy(policy);
-    DPOOptions o;
+    DPOConfig o = fast(25);
     o.loss_type = type;
-    o.batch_size = 4;
-    o.optim = fast_optim(25);
-    DPOTrainer tr(policy, type == "simpo" ? nullptr : ref.get(), tokenize_preferences(tok, toy_pairs(), 64),
-                  tok.pad_id(), o);
+    DPOTrainer tr(policy, type == "simpo" ? nullptr : ref.get(), toy_pairs(tok), tok.pad_id(), o);
     std::vector<size_t> all = {0, 1, 2, 3};
     Metrics first = tr.evaluate(all);
     if (type != "simpo") {  // policy == reference: every implicit reward is exactly 0
@@ -68,11 +77,9 @@ TEST(DPO, LabelSmoothingKeepsTheMarginFinite) {
   nn::Tokenizer tok;
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
-  DPOOptions o;
+  DPOConfig o = fast(15);
   o.label_smoothing = 0.2;
-  o.batch_size = 4;
-  o.optim = fast_optim(15);
-  DPOTrainer tr(policy, ref.get(), tokenize_preferences(tok, toy_pairs(), 64), tok.pad_id(), o);
+  DPOTrainer tr(policy, ref.get(), toy_pairs(tok), tok.pad_id(), o);
   for (int s = 0; s < 15; ++s) tr.step({0, 1, 2, 3});
   Metrics m = tr.evaluate({0, 1, 2, 3});
   double h = -(0.2 * std::log(0.2) + 0.8 * std::log(0.8));  // the loss floor: the binary entropy of eps
@@ -84,9 +91,9 @@ TEST(DPO, BadInputsAreClearErrors) {
   nn::Tokenizer tok;
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
-  auto pairs = tokenize_preferences(tok, toy_pairs(), 64);
-  auto expect_error = [&](DPOOptions o, const nn::GPT *r, const std::string &needle) {
-    o.optim = fast_optim(1);
+  auto pairs = toy_pairs(tok);
+  auto expect_error = [&](DPOConfig o, const nn::GPT *r, const std::string &needle) {
+    o.loop.steps = 1;
     try {
       DPOTrainer tr(policy, r, pairs, tok.pad_id(), o);
       ADD_FAILURE() << "accepted; expected: " << needle;
@@ -94,23 +101,23 @@ TEST(DPO, BadInputsAreClearErrors) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  DPOOptions o;
+  DPOConfig o;
   o.loss_type = "kto";
   expect_error(o, ref.get(), "unknown loss_type 'kto'");
-  o = DPOOptions{};
+  o = DPOConfig{};
   o.beta = -0.1;
   expect_error(o, ref.get(), "beta must be > 0");
-  o = DPOOptions{};
+  o = DPOConfig{};
   expect_error(o, nullptr, "needs a reference model");
   o.loss_type = "ipo";
   o.label_smoothing = 0.1;
   expect_error(o, ref.get(), "label_smoothing (cDPO) applies to loss_type sigmoid only");
   // A record that does not fit the context names its source.
   try {
-    tokenize_preferences(tok, toy_pairs(), 20);
+    toy_pairs(tok, 20);
     FAIL() << "too long accepted";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string(e.what()).find("toy:1"), std::string::npos) << e.what();
+  } catch (const std::exception &e) {
+    EXPECT_NE(std::string(e.what()).find(".jsonl:1"), std::string::npos) << e.what();
   }
 }
 

@@ -9,8 +9,8 @@
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
 #include "rlhf/data.h"
-#include "rlhf/trainers/evaluate.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/evaluation.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/world.h"
 #include "test_util.h"
 
@@ -116,8 +116,8 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   rlhf::write_world(f.world, (dir / "data").string());
   manual_seed(3);
   nn::GPT gpt(micro(f.tok));
-  rlhf::save_gpt_run((dir / "sft").string(), gpt, f.tok, nlohmann::json::object());
-  rlhf::Config c(rlhf::evaluate_schema());
+  rlhf::save_run((dir / "sft").string(), gpt, f.tok, nlohmann::json::object());
+  rlhf::Config c(rlhf::eval_options().schema());
   c.set("policy=" + (dir / "sft").string());
   c.set("ref=" + (dir / "sft").string());
   c.set("prompts=" + (dir / "data/eval_prompts.jsonl").string());
@@ -126,7 +126,7 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   c.set("n_prompts=6");
   c.set("max_new_tokens=12");
   c.set("samples=3");
-  rlhf::EvalResult r = rlhf::run_evaluate(c);
+  rlhf::EvalResult r = rlhf::run_evaluate(rlhf::eval_options().read(c));
   EXPECT_EQ(r.rows.size(), 6u);
   EXPECT_EQ(r.win_rate, 0.5);
   auto lines = rlhf::read_jsonl((dir / "eval/metrics.jsonl").string());
@@ -138,7 +138,7 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   std::string text((std::istreambuf_iterator<char>(s)), {});
   EXPECT_NE(text.find("[3] user:"), std::string::npos) << text;
   EXPECT_EQ(text.find("[4] user:"), std::string::npos);
-  rlhf::EvalResult again = rlhf::run_evaluate(c);
+  rlhf::EvalResult again = rlhf::run_evaluate(rlhf::eval_options().read(c));
   EXPECT_TRUE(same(r, again));
   // rows.jsonl: every prompt with both responses and the oracle's reasons.
   auto rows = rlhf::read_jsonl((dir / "eval/rows.jsonl").string());

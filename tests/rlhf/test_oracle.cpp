@@ -189,7 +189,7 @@ TEST(Oracle, ParsesFollowUpsAndRenderedChatsAndRejectsUnknownPrompts) {
   Prompt p = first_prompt(PromptKind::Fact);
   std::string good = good_response(world().kb, p).text;
   EXPECT_EQ(oracle().score(follow_up_text(p.text), good, true).total, Oracle::kMaxTotal);
-  std::string chat = render_chat({{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", follow_up_text(p.text)}}) +
+  std::string chat = nn::render_chat_text({{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", follow_up_text(p.text)}}) +
                      std::string(kAssistant);
   auto q = oracle().parse_prompt(chat);
   ASSERT_TRUE(q);

@@ -12,10 +12,10 @@ using namespace nr_rl_test;
 
 namespace {
 
-PPOOptions toy_options(int64_t iterations) {
-  PPOOptions o;
+PPOConfig toy_options(int64_t iterations) {
+  PPOConfig o;
   o.batch_size = 16;
-  o.minibatch_size = 8;
+  o.num_mini_batches = 2;
   o.ppo_epochs = 4;
   o.beta = 0.01;
   o.sampling = {.max_new_tokens = 8, .temperature = 1.0, .missing_eos_penalty = 0.0};
@@ -23,7 +23,7 @@ PPOOptions toy_options(int64_t iterations) {
   o.optim.weight_decay = 0;
   o.optim.warmup = 0;
   o.optim.schedule = "constant";
-  o.optim.steps = iterations * o.ppo_epochs * (o.batch_size / o.minibatch_size);
+  o.loop.steps = iterations;
   return o;
 }
 
@@ -68,7 +68,7 @@ TEST(PPO, AdaptiveKlMovesBeta) {
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
   nn::ScalarModel value(tiny_config(tok));
-  PPOOptions o = toy_options(3);
+  PPOConfig o = toy_options(3);
   o.adaptive_kl = true;
   o.target_kl = 1.0;
   o.kl_horizon = 100;
@@ -82,7 +82,7 @@ TEST(PPO, BadSettingsAreClearErrors) {
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
   nn::ScalarModel value(tiny_config(tok));
-  auto expect_error = [&](PPOOptions o, const std::string &needle) {
+  auto expect_error = [&](PPOConfig o, const std::string &needle) {
     try {
       PPOTrainer tr(policy, *ref, value, ascii_share, tok, o);
       ADD_FAILURE() << "accepted; expected: " << needle;
@@ -90,7 +90,7 @@ TEST(PPO, BadSettingsAreClearErrors) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  PPOOptions o = toy_options(1);
+  PPOConfig o = toy_options(1);
   o.cliprange = 0;
   expect_error(o, "cliprange must be > 0");
   o = toy_options(1);
@@ -102,9 +102,9 @@ TEST(PPO, BadSettingsAreClearErrors) {
   nn::ScalarModel wrong(other);
   EXPECT_THROW(PPOTrainer(policy, *ref, wrong, ascii_share, tok, toy_options(1)), Error);
   // More minibatches than rollouts, named before any run directory is read.
-  Config c(ppo_schema());
+  Config c(ppo_options().schema());
   c.set("num_mini_batches=64");
-  EXPECT_TRUE(nr_test::throws_with([&] { run_ppo(c, true); }, "num_mini_batches (64) must be <= batch_size (32)"));
+  EXPECT_TRUE(nr_test::throws_with([&] { run_ppo(ppo_options().read(c), true); }, "num_mini_batches (64) must be <= batch_size (32)"));
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 
 #include "rlhf/data.h"
 #include "rlhf/trainers/preferences.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/world.h"
 #include "test_util.h"
 
@@ -25,7 +25,7 @@ static rlhf::Config small_world_config(const fs::path &dir, int n_prompts) {
   wc.n_prompts = n_prompts;
   wc.n_eval_prompts = 5;
   rlhf::write_world(rlhf::make_world(wc), (dir / "world").string());
-  rlhf::Config c(rlhf::preferences_schema());
+  rlhf::Config c(rlhf::preferences_options().schema());
   c.set("policy=" + (dir / "sft").string());
   c.set("prompts=" + (dir / "world" / "prompts.jsonl").string());
   c.set("world=" + (dir / "world").string());
@@ -51,12 +51,12 @@ TEST(Preferences, EmptyResponsesNeverReachTheFile) {
   // <|eos|> with p ~ 0.3, the rest uniform, so about a third of the responses are empty.
   manual_seed(1);
   nn::Tokenizer tok;
-  rlhf::save_gpt_run((dir / "sft").string(), constant_policy(tok, tok.eos_id(), std::log(0.43 * (tok.vocab_size() - 1))),
+  rlhf::save_run((dir / "sft").string(), constant_policy(tok, tok.eos_id(), std::log(0.43 * (tok.vocab_size() - 1))),
                      tok, nlohmann::json::object());
   c.set("max_new_tokens=6");
-  rlhf::PreferencesResult r = rlhf::run_preferences(c, /*quiet=*/true);
+  rlhf::PreferencesResult r = rlhf::run_preferences(rlhf::preferences_options().read(c), /*quiet=*/true);
   ASSERT_GT(r.train_pairs, 0);
-  std::vector<rlhf::PreferenceExample> ex;
+  std::vector<rlhf::PreferencePair> ex;
   ASSERT_NO_THROW(ex = rlhf::read_preference_jsonl(r.train_path));
   ASSERT_NO_THROW(rlhf::read_preference_jsonl(r.heldout_path));
   for (const auto &e : ex) EXPECT_TRUE(!e.chosen.empty() && !e.rejected.empty()) << e.source;
@@ -72,13 +72,13 @@ TEST(Preferences, MixPolicyWritesItsShareOfEveryPromptsResponses) {
   manual_seed(1);
   nn::Tokenizer tok;  // two policies that write one token over and over: "aaaa" and "bbbb"
   const int64_t a = tok.encode_completion("a").at(0), b = tok.encode_completion("b").at(0);
-  rlhf::save_gpt_run((dir / "sft").string(), constant_policy(tok, a, 50.0), tok, nlohmann::json::object());
-  rlhf::save_gpt_run((dir / "other").string(), constant_policy(tok, b, 50.0), tok, nlohmann::json::object());
+  rlhf::save_run((dir / "sft").string(), constant_policy(tok, a, 50.0), tok, nlohmann::json::object());
+  rlhf::save_run((dir / "other").string(), constant_policy(tok, b, 50.0), tok, nlohmann::json::object());
   c.set("max_new_tokens=4");
   c.set("k=3");
   c.set("mix_policy=" + (dir / "other").string());
   c.set("mix_k=1");
-  rlhf::PreferencesResult r = rlhf::run_preferences(c, /*quiet=*/true);
+  rlhf::PreferencesResult r = rlhf::run_preferences(rlhf::preferences_options().read(c), /*quiet=*/true);
   EXPECT_EQ(r.train_pairs + r.heldout_pairs, 2 * 20);
   EXPECT_EQ(r.identical_skipped, 20);
   for (const auto &path : {r.train_path, r.heldout_path})
@@ -88,8 +88,8 @@ TEST(Preferences, MixPolicyWritesItsShareOfEveryPromptsResponses) {
     }
   // The two keys go together, and the second policy cannot write all K.
   c.set("mix_k=3");
-  EXPECT_THROW(rlhf::run_preferences(c, true), std::exception);
+  EXPECT_THROW(rlhf::run_preferences(rlhf::preferences_options().read(c), true), std::exception);
   c.set("mix_k=0");
-  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_preferences(c, true); }, "mix_policy and mix_k > 0 go together"));
+  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_preferences(rlhf::preferences_options().read(c), true); }, "mix_policy and mix_k > 0 go together"));
   fs::remove_all(dir);
 }

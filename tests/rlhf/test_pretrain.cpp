@@ -12,6 +12,7 @@
 
 #include "nn/atomic_file.h"
 #include "rlhf/data.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/run_dir.h"
 #include "rlhf/trainers/pretrain.h"
 #include "rlhf/world.h"
@@ -51,7 +52,7 @@ std::string make_corpus(const TempDir &tmp) {
 }
 
 Config micro_config(const std::string &data, const std::string &out, int seed) {
-  Config c(pretrain_schema());
+  Config c(pretrain_options().schema());
   c.merge({{"data", data}, {"out", out}, {"seed", seed}, {"steps", 80}, {"batch_size", 8}, {"lr", 1e-2},
            {"warmup", 8}, {"vocab_size", 300}, {"log_every", 20}, {"samples", 2}, {"sample_tokens", 8},
            {"eval_batches", 2}, {"eval_fraction", 0.1},
@@ -68,7 +69,7 @@ double mean_tail(const std::vector<double> &v, size_t n) {
 TEST(Pretrain, LossFallsAndTheSameSeedGivesTheSameLosses) {
   TempDir tmp;
   const std::string data = make_corpus(tmp);
-  PretrainResult a = pretrain(micro_config(data, tmp / "a", 7), /*quiet=*/true);
+  PretrainResult a = run_pretrain(pretrain_options().read(micro_config(data, tmp / "a", 7)), /*quiet=*/true);
   ASSERT_EQ(a.losses.size(), 80u);
   EXPECT_NEAR(a.losses[0], std::log(300.0), 0.5);  // a fresh model predicts ~uniformly
 
@@ -85,11 +86,11 @@ TEST(Pretrain, LossFallsAndTheSameSeedGivesTheSameLosses) {
   EXPECT_TRUE(std::isfinite(a.eval_loss));
   EXPECT_LT(a.eval_loss, unigram - 1.0);
 
-  PretrainResult b = pretrain(micro_config(data, tmp / "b", 7), true);
+  PretrainResult b = run_pretrain(pretrain_options().read(micro_config(data, tmp / "b", 7)), true);
   EXPECT_EQ(a.losses, b.losses);  // bit-identical on the same machine
   Config other = micro_config(data, tmp / "c", 8);
   other.set("steps=3");
-  PretrainResult c = pretrain(other, true);
+  PretrainResult c = run_pretrain(pretrain_options().read(other), true);
   EXPECT_NE(c.losses[0], a.losses[0]);  // another seed, another model
 
   // The run directory: config, metrics every 20 steps + evaluation, samples, a loadable checkpoint.
@@ -103,7 +104,7 @@ TEST(Pretrain, LossFallsAndTheSameSeedGivesTheSameLosses) {
   EXPECT_NEAR(metrics[4].second["eval/loss"].get<double>(), a.eval_loss, 1e-9);
   EXPECT_NE(nn::read_file(tmp / "a/samples.txt").find("# step 80"), std::string::npos);
 
-  LoadedModel m = load_gpt_run(tmp / "a");
+  LoadedModel m = load_run<nn::GPT>(tmp / "a");
   EXPECT_EQ(m.model->config.vocab, 300);
   EXPECT_EQ(m.model->config.ctx, 32);
   EXPECT_EQ(m.tokenizer.vocab_size(), 300);
@@ -111,17 +112,16 @@ TEST(Pretrain, LossFallsAndTheSameSeedGivesTheSameLosses) {
 }
 
 TEST(Pretrain, ConfigErrorsAreClear) {
-  Config c(pretrain_schema());
+  Config c(pretrain_options().schema());
   EXPECT_TRUE(nr_test::throws_with([&] { c.set("model.d_modle=64"); }, "model.d_model"));
   c.merge({{"model", {{"d_model", 30}, {"n_head", 4}}}, {"data", "/nonexistent/x.jsonl"}});
-  EXPECT_THROW(pretrain(c, true), std::exception);  // no corpus
-  nlohmann::json m = {{"vocab", 0}, {"ctx", 8}, {"d_model", 30}, {"n_layer", 1}, {"n_head", 4}, {"dropout", 0.0},
-                      {"tie_weights", false}};
+  EXPECT_THROW(run_pretrain(pretrain_options().read(c), true), std::exception);  // no corpus
+  nn::GPTConfig m{.vocab = 0, .ctx = 8, .d_model = 30, .n_layer = 1, .n_head = 4};
   EXPECT_TRUE(nr_test::throws_with([&] { gpt_config_from(m, 300); }, "divisible"));
-  m["d_model"] = 32;
-  m["vocab"] = 100;
+  m.d_model = 32;
+  m.vocab = 100;
   EXPECT_THROW(gpt_config_from(m, 300), std::exception);
-  m["vocab"] = 0;
+  m.vocab = 0;
   EXPECT_EQ(gpt_config_from(m, 300).vocab, 300);
 }
 

@@ -12,15 +12,7 @@ using namespace nr_rl_test;
 
 namespace {
 
-OptimConfig fast_optim(int64_t steps, double lr) {
-  OptimConfig o;
-  o.lr = lr;
-  o.weight_decay = 0;
-  o.warmup = 0;
-  o.schedule = "constant";
-  o.steps = steps;
-  return o;
-}
+optim::OptimConfig fast_optim(double lr) { return {.lr = lr, .weight_decay = 0, .warmup = 0, .schedule = "constant"}; }
 
 double mean_toy_reward(nn::GPT &policy, const nn::Tokenizer &tok) {
   nn::GenerationConfig g{.max_new_tokens = 8, .temperature = 1.0, .seed = 99};
@@ -32,13 +24,14 @@ TEST(Raft, KeepsTheBestOfKAndRaisesTheReward) {
   nn::Tokenizer tok;
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
-  RaftOptions o;
+  RaftConfig o;
   o.batch_size = 8;
   o.k = 4;
   o.minibatch_size = 8;
   o.sft_epochs = 2;
   o.sampling = {.max_new_tokens = 8, .temperature = 1.0, .missing_eos_penalty = 0.0};
-  o.optim = fast_optim(40, 3e-3);
+  o.optim = fast_optim(3e-3);
+  o.loop.steps = 40;
   RaftTrainer tr(policy, *ref, ascii_share, tok, o);
   double before = mean_toy_reward(policy, tok);
   for (int it = 0; it < 20; ++it) {
@@ -55,12 +48,12 @@ TEST(OnlineDPO, BestWorstPairsAndRoundsRaiseTheReward) {
   manual_seed(8);
   nn::Tokenizer tok;
   nn::GPT policy(tiny_config(tok));
-  OnlineDPOOptions o;
+  OnlineDPOConfig o;
   o.k = 4;
   o.dpo_epochs = 2;
   o.dpo.beta = 0.1;
   o.dpo.batch_size = 8;
-  o.dpo.optim = fast_optim(1, 2e-3);
+  o.optim = fast_optim(2e-3);
   o.sampling = {.max_new_tokens = 8, .temperature = 1.0, .missing_eos_penalty = 0.0};
 
   // Pairs: from a rollout, chosen scores above rejected under the reward that ranked them.
@@ -69,13 +62,13 @@ TEST(OnlineDPO, BestWorstPairsAndRoundsRaiseTheReward) {
   for (const auto &p : prompts(6))
     for (int j = 0; j < 4; ++j) batch.push_back(p);
   Rollout r = sample_responses(policy, tok, batch, g);
-  Tensor s = ascii_share(r);
-  auto pairs = best_worst_pairs(r, s, 4, tok);
+  r.scores = ascii_share(r);
+  auto pairs = best_worst_pairs(r, 4, tok);
   EXPECT_GT(pairs.size(), 0u);
   for (const auto &p : pairs) {
-    EXPECT_FALSE(p.chosen.empty());
-    EXPECT_FALSE(p.rejected.empty());
-    EXPECT_EQ(p.prompt.back(), tok.special_id("<|assistant|>"));
+    EXPECT_FALSE(p.chosen_ids.empty());
+    EXPECT_FALSE(p.rejected_ids.empty());
+    EXPECT_EQ(p.prompt_ids.back(), tok.special_id("<|assistant|>"));
   }
 
   double before = mean_toy_reward(policy, tok);

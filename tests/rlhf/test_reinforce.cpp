@@ -12,15 +12,7 @@ using namespace nr_rl_test;
 
 namespace {
 
-OptimConfig fast_optim(int64_t steps) {
-  OptimConfig o;
-  o.lr = 5e-3;
-  o.weight_decay = 0;
-  o.warmup = 0;
-  o.schedule = "constant";
-  o.steps = steps;
-  return o;
-}
+optim::OptimConfig fast_optim() { return {.lr = 5e-3, .weight_decay = 0, .warmup = 0, .schedule = "constant"}; }
 
 double mean_toy_reward(nn::GPT &policy, const nn::Tokenizer &tok, uint64_t seed) {
   nn::GenerationConfig g{.max_new_tokens = 8, .temperature = 1.0, .seed = seed};
@@ -34,12 +26,13 @@ TEST(Reinforce, KlIsZeroBeforeTheFirstUpdateAndTheToyRewardRises) {
     nn::Tokenizer tok;
     nn::GPT policy(tiny_config(tok));
     auto ref = frozen_copy(policy);
-    ReinforceOptions o;
+    ReinforceConfig o;
     o.batch_size = 16 / k;
     o.rloo_k = k;
     o.beta = 0.01;
     o.sampling = {.max_new_tokens = 8, .temperature = 1.0, .missing_eos_penalty = 0.0};
-    o.optim = fast_optim(30);
+    o.optim = fast_optim();
+    o.loop.steps = 30;
     ReinforceTrainer tr(policy, *ref, ascii_share, tok, o);
     double before = mean_toy_reward(policy, tok, 99);
     for (int it = 0; it < 30; ++it) {
@@ -61,8 +54,9 @@ TEST(Reinforce, BadSettingsAreClearErrors) {
   nn::Tokenizer tok;
   nn::GPT policy(tiny_config(tok));
   auto ref = frozen_copy(policy);
-  ReinforceOptions o;
-  o.optim = fast_optim(1);
+  ReinforceConfig o;
+  o.optim = fast_optim();
+    o.loop.steps = 1;
   o.beta = -0.1;
   try {
     ReinforceTrainer tr(policy, *ref, ascii_share, tok, o);

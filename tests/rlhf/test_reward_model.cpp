@@ -13,7 +13,7 @@
 
 #include "nanorlhf/nanorlhf.h"
 #include "nn/checkpoint.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/trainers/reward_model.h"
 #include "rlhf/world.h"
 
@@ -39,7 +39,7 @@ std::string micro_sft(const std::string &dir, int64_t ctx = 128) {
   manual_seed(3);
   nn::Tokenizer tok;
   nn::GPT gpt(micro(tok.vocab_size(), ctx));
-  rlhf::save_gpt_run(dir, gpt, tok, json::object());
+  rlhf::save_run(dir, gpt, tok, json::object());
   return dir;
 }
 
@@ -73,7 +73,7 @@ std::vector<json> world_pairs(const rlhf::World &w, size_t n = 10) {
 }
 
 rlhf::Config rm_config(const std::string &dir, const std::string &sft, const std::string &data) {
-  rlhf::Config c(rlhf::reward_model_schema());
+  rlhf::Config c(rlhf::reward_options().schema());
   c.set("sft=" + sft);
   c.set("data=" + data);
   c.set("eval_data=");
@@ -106,10 +106,7 @@ TEST(RewardModel, PairScoresIgnorePadding) {
   std::vector<rlhf::PreferencePair> pairs(2);
   pairs[0] = {"Hi", "Hello!", "Go away, you idiot.", true, true};
   pairs[1] = {"Count to 3, please.", "1, 2, 3.", "1, 2", true, false};
-  for (auto &p : pairs) {
-    p.chosen_ids = rlhf::encode_pair_side(tok, p.prompt, p.chosen, p.chosen_finished);
-    p.rejected_ids = rlhf::encode_pair_side(tok, p.prompt, p.rejected, p.rejected_finished);
-  }
+  rlhf::tokenize_pairs(pairs, tok, 128);
   EXPECT_EQ(pairs[1].rejected_ids.back(), tok.encode("2", false).back());  // unfinished: no <|eos|>
   EXPECT_EQ(pairs[1].chosen_ids.back(), tok.eos_id());
   NoGradGuard ng;
@@ -129,13 +126,13 @@ TEST(RewardModel, LearnsItsPairsAndSavesANormalisedHead) {
   ASSERT_EQ(recs.size(), 10u);
   rlhf::write_jsonl(dir + "/pairs.jsonl", recs);
   rlhf::Config c = rm_config(dir, sft, dir + "/pairs.jsonl");
-  rlhf::RewardModelResult r = rlhf::run_reward_model(c, /*quiet=*/true);
+  rlhf::RewardModelResult r = rlhf::run_reward_model(rlhf::reward_options().read(c), /*quiet=*/true);
   ASSERT_EQ(r.losses.size(), 60u);
   EXPECT_LT(r.losses.back(), 0.5 * r.losses.front()) << r.losses.front() << " -> " << r.losses.back();
   EXPECT_EQ(r.accuracies.back(), 1.0);
 
   // The saved model ranks every pair, and its scores of the training responses are standardised.
-  rlhf::LoadedRewardModel rm = rlhf::load_reward_model(dir + "/rm");
+  rlhf::LoadedRewardModel rm = rlhf::load_run<nn::ScalarModel>(dir + "/rm");
   std::vector<rlhf::PreferencePair> pairs = rlhf::read_preference_pairs(dir + "/pairs.jsonl", rm.tokenizer, 128);
   rlhf::PairEval e = rlhf::evaluate_pairs(*rm.model, pairs, rm.tokenizer.pad_id(), nullptr);
   EXPECT_EQ(e.accuracy, 1.0);
@@ -185,7 +182,7 @@ TEST(RewardModel, BadInputErrorsNameTheLine) {
   std::string long_prompt = write("long.jsonl", "{\"prompt\":\"Hi\",\"chosen\":\"Hello!\",\"rejected\":\"Go.\"}\n"
                                                 "{\"prompt\":\"" + std::string(60, 'x') +
                                                     "\",\"chosen\":\"Hello!\",\"rejected\":\"Go.\"}\n");
-  msg = error_of([&] { rlhf::run_reward_model(rm_config(dir, sft, long_prompt), true); });
+  msg = error_of([&] { rlhf::run_reward_model(rlhf::reward_options().read(rm_config(dir, sft, long_prompt)), true); });
   EXPECT_NE(msg.find("long.jsonl:2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("context"), std::string::npos) << msg;
 
@@ -199,7 +196,7 @@ TEST(RewardModel, BadInputErrorsNameTheLine) {
   cfg["model"]["d_model"] = 64;
   write("sft/config.json", cfg.dump());
   std::string good = write("good.jsonl", "{\"prompt\":\"Hi\",\"chosen\":\"Hello!\",\"rejected\":\"Go.\"}\n");
-  msg = error_of([&] { rlhf::run_reward_model(rm_config(dir, sft, good), true); });
+  msg = error_of([&] { rlhf::run_reward_model(rlhf::reward_options().read(rm_config(dir, sft, good)), true); });
   EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("shape"), std::string::npos) << msg;
   fs::remove_all(dir);

@@ -10,6 +10,7 @@
 
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
+#include "rlhf/checkpoints.h"
 #include "rlhf/trainers/sft.h"
 #include "test_util.h"
 
@@ -30,7 +31,7 @@ std::string micro_pretrained(const std::string &dir) {
   manual_seed(3);
   nn::Tokenizer tok;
   nn::GPT gpt({.vocab = tok.vocab_size(), .ctx = 64, .d_model = 32, .n_layer = 2, .n_head = 2});
-  rlhf::save_gpt_run(dir, gpt, tok, nlohmann::json::object());
+  rlhf::save_run(dir, gpt, tok, nlohmann::json::object());
   return dir;
 }
 
@@ -81,7 +82,7 @@ TEST(Sft, LossFallsAndTheRunIsSaved) {
   std::string dir = temp_dir("run");
   std::string init = micro_pretrained(dir + "/pretrain");
   std::string data = write_demos(dir);
-  rlhf::Config c(rlhf::sft_schema());
+  rlhf::Config c(rlhf::sft_options().schema());
   c.set("data=" + data);
   c.set("init=" + init);
   c.set("out=" + dir + "/sft");
@@ -92,14 +93,14 @@ TEST(Sft, LossFallsAndTheRunIsSaved) {
   c.set("log_every=10");
   c.set("samples=2");
   c.set("sample_tokens=8");
-  rlhf::SftResult r = rlhf::run_sft(c, /*quiet=*/true);
+  rlhf::SftResult r = rlhf::run_sft(rlhf::sft_options().read(c), /*quiet=*/true);
   ASSERT_EQ(r.losses.size(), 150u);
   EXPECT_EQ(r.examples, 4);
   double first = (r.losses[0] + r.losses[1]) / 2, last = (r.losses[148] + r.losses[149]) / 2;
   EXPECT_LT(last, 0.1 * first) << "first " << first << " last " << last;
   for (auto f : {"config.json", "metrics.jsonl", "model.safetensors", "tokenizer.json", "samples.txt"})
     EXPECT_TRUE(fs::exists(dir + "/sft/" + f)) << f;
-  rlhf::LoadedModel back = rlhf::load_gpt_run(dir + "/sft");
+  rlhf::LoadedModel back = rlhf::load_run<nn::GPT>(dir + "/sft");
   EXPECT_EQ(back.model->config.d_model, 32);
   // Memorised demonstrations come back greedily.
   std::string samples = [&] {
@@ -115,10 +116,10 @@ TEST(Sft, TooLongDemonstrationNamesTheLine) {
   std::string init = micro_pretrained(dir + "/pretrain");
   rlhf::write_jsonl(dir + "/sft.jsonl", {{{"prompt", "Hi"}, {"completion", "ok"}},
                                          {{"prompt", "Hi"}, {"completion", std::string(100, 'a')}}});
-  rlhf::Config c(rlhf::sft_schema());
+  rlhf::Config c(rlhf::sft_options().schema());
   c.set("data=" + dir + "/sft.jsonl");
   c.set("init=" + init);
   c.set("out=" + dir + "/sft");
-  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_sft(c, true); }, "sft.jsonl:2"));
+  EXPECT_TRUE(nr_test::throws_with([&] { rlhf::run_sft(rlhf::sft_options().read(c), true); }, "sft.jsonl:2"));
   fs::remove_all(dir);
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -65,7 +66,7 @@ TEST(World, SameSeedGivesIdenticalWorld) {
   EXPECT_EQ(a.prompts, b.prompts);
   EXPECT_EQ(a.eval_prompts, b.eval_prompts);
   ASSERT_EQ(a.sft.size(), b.sft.size());
-  for (size_t i = 0; i < a.sft.size(); ++i) EXPECT_EQ(render_chat(a.sft[i]), render_chat(b.sft[i]));
+  for (size_t i = 0; i < a.sft.size(); ++i) EXPECT_EQ(nn::render_chat_text(a.sft[i]), nn::render_chat_text(b.sft[i]));
   ASSERT_EQ(a.kb.entities.size(), b.kb.entities.size());
   for (size_t i = 0; i < a.kb.entities.size(); ++i) {
     EXPECT_EQ(a.kb.entities[i].name, b.kb.entities[i].name);
@@ -200,10 +201,14 @@ TEST(World, SftDemonstrationsAreRightAndSomeEndWithAFillerSlip) {
   }
 }
 
-TEST(World, RenderChatMatchesTheTokenizerTemplate) {
-  std::vector<Message> m = {{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", "And greet Ann."}, {"assistant", "Hello"}};
-  EXPECT_EQ(render_chat(m), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello<|eos|>");
-  EXPECT_EQ(render_chat(m, false), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello");
+// The world renders its chats with the tokenizer's template; an unfinished last answer has no <|eos|>.
+TEST(World, ChatTextIsTheTokenizerTemplate) {
+  std::vector<nn::ChatMessage> m = {{"user", "Count to 2."}, {"assistant", "1, 2."}, {"user", "And greet Ann."}, {"assistant", "Hello"}};
+  EXPECT_EQ(nn::render_chat_text(m), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello<|eos|>");
+  EXPECT_EQ(nn::render_chat_text(m, false, false), "<|bos|><|user|>Count to 2.<|assistant|>1, 2.<|eos|><|user|>And greet Ann.<|assistant|>Hello");
+  EXPECT_EQ(nn::render_chat_text(m), nn::Tokenizer().render_chat(m, false));
+  EXPECT_EQ(nn::render_chat_text(m, true), nn::Tokenizer().render_chat(m, true));
+  EXPECT_THROW(nn::render_chat_text({{"robot", "x"}}), std::invalid_argument);
 }
 
 // The corpus mixes good and bad behaviour: about 35% of single-turn chats are perfect, some end
@@ -302,14 +307,15 @@ TEST(World, WrittenFilesParseWithTheRightFieldsAndSizesAndLoadBack) {
   json world = json::parse(std::ifstream(dir / "world.json"));
   ASSERT_TRUE(world.contains("config") && world.contains("kb"));
   EXPECT_EQ(world["config"]["seed"].get<uint64_t>(), w.config.seed);
-  for (const auto& e : fs::directory_iterator(dir)) EXPECT_EQ(e.path().extension() == ".tmp", false) << e.path();
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();  // no temporary left
 
   World back = load_world(dir.string());
   EXPECT_EQ(back.pretrain, w.pretrain);
   EXPECT_EQ(back.prompts, w.prompts);
   EXPECT_EQ(back.eval_prompts, w.eval_prompts);
   ASSERT_EQ(back.sft.size(), w.sft.size());
-  for (size_t i = 0; i < w.sft.size(); ++i) EXPECT_EQ(render_chat(back.sft[i]), render_chat(w.sft[i]));
+  for (size_t i = 0; i < w.sft.size(); ++i) EXPECT_EQ(nn::render_chat_text(back.sft[i]), nn::render_chat_text(w.sft[i]));
   EXPECT_EQ(back.config.seed, w.config.seed);
   EXPECT_EQ(back.config.n_sft, w.config.n_sft);
   KnowledgeBase kb = load_kb((dir / "world.json").string());
@@ -332,6 +338,98 @@ TEST(World, LoadWorldNamesTheMissingFile) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("world.json"), std::string::npos) << e.what();
   }
+}
+
+// world_options() has the keys of `nanorlhf world` (not "out"), each bound to its member, with
+// WorldConfig{}'s defaults.
+TEST(World, OptionsCoverEveryConfigKeyWithItsDefault) {
+  std::vector<std::string> keys;
+  for (const auto& k : world_options().schema()) keys.push_back(k.name);
+  EXPECT_EQ(keys, (std::vector<std::string>{"seed", "n_entities", "unknown_fraction", "n_pretrain_docs",
+                                            "pretrain_good_fraction", "pretrain_fact_doc_fraction",
+                                            "pretrain_multi_turn_fraction", "n_sft", "sft_multi_turn_fraction",
+                                            "sft_kinds", "sft_slip_fraction", "n_prompts", "n_eval_prompts",
+                                            "eval_holdout_fraction"}));
+  Config c(world_options().schema());
+  EXPECT_EQ(c.integer("seed"), 1234);
+  EXPECT_EQ(c.str("sft_kinds"), WorldConfig{}.sft_kinds);
+  EXPECT_THROW(c.set("n_entities=33"), std::invalid_argument);  // a pool of 32 names
+  EXPECT_THROW(c.set("eval_holdout_fraction=0.95"), std::invalid_argument);
+  c.set("n_sft=50");
+  EXPECT_EQ(world_options().read(c).n_sft, 50);
+}
+
+// Every field of a non-default config survives write_world / load_world (world.json's "config" is
+// written from world_options() and read back through it).
+TEST(World, NonDefaultConfigRoundTripsThroughWorldJson) {
+  WorldConfig cfg;
+  cfg.seed = 7;
+  cfg.n_entities = 10;
+  cfg.unknown_fraction = 0.4;
+  cfg.n_pretrain_docs = 30;
+  cfg.pretrain_good_fraction = 0.5;
+  cfg.pretrain_fact_doc_fraction = 0.2;
+  cfg.pretrain_multi_turn_fraction = 0.3;
+  cfg.n_sft = 20;
+  cfg.sft_multi_turn_fraction = 0.5;
+  cfg.sft_kinds = "fact,greet,harmful";
+  cfg.sft_slip_fraction = 0.1;
+  cfg.n_prompts = 40;
+  cfg.n_eval_prompts = 15;
+  cfg.eval_holdout_fraction = 0.5;
+  World w = make_world(cfg);
+  fs::path dir = temp_dir("roundtrip");
+  write_world(w, dir.string());
+  World back = load_world(dir.string());
+  for (const auto& e : world_options().entries()) EXPECT_EQ(e.get(back.config), e.get(cfg)) << e.key.name;
+  EXPECT_EQ(back.config.seed, 7u);
+  EXPECT_EQ(back.config.sft_kinds, "fact,greet,harmful");
+  EXPECT_EQ(back.config.eval_holdout_fraction, 0.5);
+  EXPECT_EQ(back.pretrain, w.pretrain);
+  EXPECT_EQ(back.prompts, w.prompts);
+  EXPECT_EQ(make_world(back.config).eval_prompts, w.eval_prompts);
+  fs::remove_all(dir);
+}
+
+// Rewrites world.json's "config" with `edit`, then expects load_world to fail naming the file and `needle`.
+void expect_config_rejected(const std::string& name, const std::function<void(json&)>& edit, const std::string& needle) {
+  WorldConfig cfg;
+  cfg.n_pretrain_docs = 10, cfg.n_sft = 5, cfg.n_prompts = 5, cfg.n_eval_prompts = 5;
+  fs::path dir = temp_dir(name);
+  write_world(make_world(cfg), dir.string());
+  json j = json::parse(std::ifstream(dir / "world.json"));
+  edit(j["config"]);
+  std::ofstream(dir / "world.json") << j.dump(1);
+  try {
+    load_world(dir.string());
+    ADD_FAILURE() << "expected load_world to reject the config (" << needle << ")";
+  } catch (const std::invalid_argument& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find((dir / "world.json").string()), std::string::npos) << what;
+    EXPECT_NE(what.find(needle), std::string::npos) << what;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(World, LoadWorldRejectsAnUnknownConfigKeyNamingFileAndKey) {
+  expect_config_rejected("unknown_key", [](json& c) { c["n_sfts"] = 5; }, "'n_sfts'");
+  expect_config_rejected("mistyped", [](json& c) { c["n_sft"] = "many"; }, "'n_sft'");
+  expect_config_rejected("out_of_range", [](json& c) { c["unknown_fraction"] = 1.5; }, "'unknown_fraction'");
+}
+
+TEST(World, LoadWorldNamesFileAndLineOfABadJsonlRecord) {
+  WorldConfig cfg;
+  cfg.n_pretrain_docs = 10, cfg.n_sft = 5, cfg.n_prompts = 5, cfg.n_eval_prompts = 5;
+  fs::path dir = temp_dir("bad_jsonl");
+  write_world(make_world(cfg), dir.string());
+  std::ofstream(dir / "prompts.jsonl") << "{\"prompt\": \"Count to 3.\"}\n{\"text\": \"no prompt\"}\n";
+  try {
+    load_world(dir.string());
+    ADD_FAILURE() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "prompts.jsonl").string() + ":2"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

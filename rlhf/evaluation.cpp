@@ -1,6 +1,6 @@
 // Policy evaluation with the oracle: seeded samples from the policy and the SFT reference on the
 // same prompts, oracle reward, win rate, KL to the reference (k1 on the policy's samples), samples.
-#include "rlhf/trainers/evaluate.h"
+#include "rlhf/evaluation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 #include "rlhf/data.h"
 #include "rlhf/objectives.h"
 #include "rlhf/run_dir.h"
-#include "rlhf/trainers/pretrain.h"
+#include "rlhf/checkpoints.h"
 
 namespace nanorlhf::rlhf {
 
@@ -182,48 +182,48 @@ std::string side_by_side(const EvalResult &r, int64_t n) {
   return s;
 }
 
-std::vector<ConfigKey> evaluate_schema() {
-  const EvalOptions d;
-  return {
-      {"policy", "runs/ppo", "run directory of the policy to evaluate"},
-      {"ref", "runs/sft", "run directory of the SFT reference (win rate and KL are against it)"},
-      {"prompts", "data/eval_prompts.jsonl", "held-out prompts: JSONL of {\"prompt\": ...}"},
-      {"world", "data", "world folder (world.json) whose oracle scores the responses"},
-      {"out", "runs/eval", "run directory for metrics.jsonl, eval.json, samples.txt"},
-      {"n_prompts", 0, "evaluate the first N prompts; 0 = all", 0.0},
-      {"max_new_tokens", d.max_new_tokens, "max response tokens", 1.0},
-      {"temperature", d.temperature, "sampling temperature; log-probs for the KL use the same", 0.0, std::nullopt, true},
-      {"seed", (int64_t)d.seed, "sampling seed (the same for policy and reference)", 0.0},
-      {"batch", d.batch, "prompts per generate call", 1.0},
-      {"samples", 10, "side-by-side samples written to samples.txt", 0.0},
-      {"device", "cpu", "cpu, cuda or cuda:N"},
-  };
+const OptionTable<EvalConfig> &eval_options() {
+  using O = EvalConfig;
+  static const OptionTable<O> t = [] {
+    OptionTable<O> t;
+    t.add("policy", &O::policy, "run directory of the policy to evaluate")
+        .add("ref", &O::ref, "run directory of the SFT reference (win rate and KL are against it)")
+        .add("prompts", &O::prompts, "held-out prompts: JSONL of {\"prompt\": ...}")
+        .add("world", &O::world, "world folder (world.json) whose oracle scores the responses")
+        .add("out", &O::out, "run directory for metrics.jsonl, eval.json, samples.txt")
+        .add("n_prompts", &O::n_prompts, "evaluate the first N prompts; 0 = all", Range::at_least(0))
+        .add("max_new_tokens", [](O &o) -> auto & { return o.eval.max_new_tokens; }, "max response tokens",
+             Range::at_least(1))
+        .add("temperature", [](O &o) -> auto & { return o.eval.temperature; },
+             "sampling temperature; log-probs for the KL use the same", Range::above(0))
+        .add("seed", [](O &o) -> auto & { return o.eval.seed; }, "sampling seed (the same for policy and reference)",
+             Range::at_least(0))
+        .add("batch", [](O &o) -> auto & { return o.eval.batch; }, "prompts per generate call", Range::at_least(1))
+        .add("samples", &O::samples, "side-by-side samples written to samples.txt", Range::at_least(0))
+        .add("device", &O::device, "cpu, cuda or cuda:N");
+    return t;
+  }();
+  return t;
 }
 
-EvalResult run_evaluate(const Config &c) {
-  const Device dev = Device::parse(c.str("device"));
-  LoadedModel policy = load_gpt_run(c.str("policy"), dev);
-  LoadedModel ref = load_gpt_run(c.str("ref"), dev);
+EvalResult run_evaluate(const EvalConfig &cfg) {
+  const Device dev = Device::parse(cfg.device);
+  LoadedModel policy = load_run<nn::GPT>(cfg.policy, dev);
+  LoadedModel ref = load_run<nn::GPT>(cfg.ref, dev);
   NR_CHECK(policy.tokenizer.merges() == ref.tokenizer.merges(),
-           "the policy '{}' and the reference '{}' use different tokenizers", c.str("policy"), c.str("ref"));
+           "the policy '{}' and the reference '{}' use different tokenizers", cfg.policy, cfg.ref);
   NR_CHECK(policy.model->config.vocab == ref.model->config.vocab,
-           "the policy '{}' (vocab {}) and the reference '{}' (vocab {}) have different vocabularies", c.str("policy"),
-           policy.model->config.vocab, c.str("ref"), ref.model->config.vocab);
-  Oracle oracle = Oracle::from_world_dir(c.str("world"));
+           "the policy '{}' (vocab {}) and the reference '{}' (vocab {}) have different vocabularies", cfg.policy,
+           policy.model->config.vocab, cfg.ref, ref.model->config.vocab);
+  Oracle oracle = Oracle::from_world_dir(cfg.world);
   std::vector<std::string> prompts;
-  for (auto &p : read_prompts_jsonl(c.str("prompts"))) prompts.push_back(std::move(p.prompt));
-  NR_CHECK(!prompts.empty(), "{}: no prompts", c.str("prompts"));
-  if (c.integer("n_prompts") > 0 && (size_t)c.integer("n_prompts") < prompts.size()) prompts.resize((size_t)c.integer("n_prompts"));
+  for (auto &p : read_prompts_jsonl(cfg.prompts)) prompts.push_back(std::move(p.prompt));
+  NR_CHECK(!prompts.empty(), "{}: no prompts", cfg.prompts);
+  if (cfg.n_prompts > 0 && (size_t)cfg.n_prompts < prompts.size()) prompts.resize((size_t)cfg.n_prompts);
+  EvalResult r = evaluate(*policy.model, *ref.model, policy.tokenizer, oracle, prompts, cfg.eval);
 
-  EvalOptions o;
-  o.max_new_tokens = c.integer("max_new_tokens");
-  o.temperature = c.num("temperature");
-  o.seed = uint64_t(c.integer("seed"));
-  o.batch = c.integer("batch");
-  EvalResult r = evaluate(*policy.model, *ref.model, policy.tokenizer, oracle, prompts, o);
-
-  RunDir run(c.str("out"));
-  run.write_config(c.resolved());
+  RunDir run(cfg.out);
+  run.write_config(eval_options().resolved(cfg));
   json m = {{"step", 0},
             {"eval/oracle_reward", r.oracle_reward},
             {"eval/ref_oracle_reward", r.ref_oracle_reward},
@@ -239,11 +239,11 @@ EvalResult run_evaluate(const Config &c) {
   run.log_metrics(m);
   json summary = m;
   summary.erase("step");
-  summary["policy"] = c.str("policy");
-  summary["ref"] = c.str("ref");
+  summary["policy"] = cfg.policy;
+  summary["ref"] = cfg.ref;
   summary["by_kind"] = by_kind(r, oracle);
   run.write_text("eval.json", summary.dump(2) + "\n");
-  run.write_text("samples.txt", side_by_side(r, c.integer("samples")));
+  run.write_text("samples.txt", side_by_side(r, cfg.samples));
   std::string rows;
   for (const EvalRow &row : r.rows) {
     auto p = oracle.parse_prompt(row.prompt);

@@ -9,7 +9,7 @@
 
 #include "nn/gpt.h"
 #include "nn/tokenizer.h"
-#include "rlhf/config.h"
+#include "rlhf/options.h"
 #include "rlhf/oracle.h"
 #include "rlhf/rollout.h"
 
@@ -68,11 +68,23 @@ std::string side_by_side(const EvalResult &r, int64_t n);
 // where alignment helps and where the policy only ties SFT.
 nlohmann::json by_kind(const EvalResult &r, const Oracle &oracle);
 
-// policy, ref, prompts, world, out, n_prompts, max_new_tokens, temperature, seed, batch, samples, device.
-std::vector<ConfigKey> evaluate_schema();
+// `nanorlhf eval`: a policy against the SFT reference on held-out prompts.
+struct EvalConfig {
+  std::string policy = "runs/ppo";
+  std::string ref = "runs/sft";  // win rate and KL are against it
+  std::string prompts = "data/eval_prompts.jsonl";
+  std::string world = "data";    // whose oracle scores the responses
+  std::string out = "runs/eval";
+  int64_t n_prompts = 0;         // the first N prompts; 0 = all
+  EvalOptions eval;
+  int64_t samples = 10;          // side-by-side samples in samples.txt
+  std::string device = "cpu";
+};
+const OptionTable<EvalConfig> &eval_options();
+
 // Loads both run directories, evaluates, writes config.json, metrics.jsonl (one record, TRL-style
 // eval/ names), eval.json (with the per-kind table), samples.txt and rows.jsonl (every prompt,
 // both responses, their scores and reasons) to `out`.
-EvalResult run_evaluate(const Config &c);
+EvalResult run_evaluate(const EvalConfig &cfg);
 
 }  // namespace nanorlhf::rlhf

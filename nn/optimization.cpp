@@ -1,0 +1,59 @@
+// The optimizer step: parameter groups by dimension, scheduled lr, clipping, AdamW.
+#include "nn/optimization.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace nanorlhf::optim {
+
+const std::vector<std::string> &schedules() {
+  static const std::vector<std::string> s = {"cosine", "linear", "constant"};
+  return s;
+}
+
+void OptimConfig::validate() const {
+  NR_CHECK(std::find(schedules().begin(), schedules().end(), schedule) != schedules().end(),
+           "unknown lr schedule '{}'; valid: {}", schedule, fmt::join(schedules(), ", "));
+  NR_CHECK(lr > 0, "lr must be > 0, got {}", lr);
+  NR_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "beta1 and beta2 must be in [0, 1), got {} and {}",
+           beta1, beta2);
+}
+
+Optimization::Optimization(const nn::Module &model, const OptimConfig &cfg, int64_t total_steps)
+    : cfg_(cfg), total_(total_steps) {
+  cfg_.validate();
+  NR_CHECK(total_steps >= 1, "the lr schedule needs at least one step, got {}", total_steps);
+  std::vector<Tensor> decay, no_decay;
+  for (auto &[name, p] : model.named_parameters()) {
+    if (!p.requires_grad()) continue;  // frozen
+    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    params_.push_back(p);
+  }
+  AdamWOptions o{.lr = cfg.lr, .beta1 = cfg.beta1, .beta2 = cfg.beta2, .eps = 1e-8, .weight_decay = cfg.weight_decay};
+  decay_ = std::make_unique<AdamW>(decay, o);
+  o.weight_decay = 0;
+  no_decay_ = std::make_unique<AdamW>(no_decay, o);
+}
+
+void Optimization::zero_grad() {
+  decay_->zero_grad();
+  no_decay_->zero_grad();
+}
+
+Optimization::Stats Optimization::step(int64_t step) {
+  Stats s;
+  s.lr = lr_schedule(cfg_.schedule, step, total_, cfg_.warmup, cfg_.lr, cfg_.min_lr_ratio);
+  s.grad_norm = clip_grad_norm_(params_, cfg_.grad_clip);
+  NR_CHECK(std::isfinite(s.grad_norm),
+           "step {}: the gradient norm is {} (training diverged); try a smaller lr or grad_clip", step + 1, s.grad_norm);
+  decay_->set_lr(s.lr);
+  no_decay_->set_lr(s.lr);
+  decay_->step();
+  no_decay_->step();
+  zero_grad();
+  return s;
+}
+
+}  // namespace nanorlhf::optim

@@ -1,0 +1,27 @@
+// The optimizer's config keys.
+#include "rlhf/train_options.h"
+
+#include "tensor/dtype.h"
+
+namespace nanorlhf::rlhf {
+
+const OptionTable<optim::OptimConfig> &optim_options() {
+  using O = optim::OptimConfig;
+  static const OptionTable<O> t = [] {
+    OptionTable<O> t;
+    t.add("lr", &O::lr, "peak learning rate", Range::above(0))
+        .add("min_lr_ratio", &O::min_lr_ratio, "final lr as a fraction of the peak (cosine/linear)", Range::between(0, 1))
+        .add("warmup", &O::warmup, "linear warm-up steps", Range::at_least(0))
+        .add("schedule", &O::schedule, "lr schedule after warm-up", {}, optim::schedules())
+        .add("weight_decay", &O::weight_decay, "AdamW decoupled weight decay (matrices only)", Range::at_least(0))
+        .add("beta1", &O::beta1, "AdamW beta1", Range::between(0, 1))
+        .add("beta2", &O::beta2, "AdamW beta2", Range::between(0, 1))
+        .add("grad_clip", &O::grad_clip, "max global gradient norm; 0 = off", Range::at_least(0));
+    return t;
+  }();
+  return t;
+}
+
+void check_device(const std::string &device) { Device::parse(device); }
+
+}  // namespace nanorlhf::rlhf
