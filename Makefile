@@ -4,6 +4,7 @@
 #   make test    build, then run every test with ctest
 #   make demo    run the whole alignment pipeline on the built-in synthetic world
 #   make bench   build and run the CPU benchmarks (bench/RESULTS.md holds the measured figures)
+#   make relink  re-point the lectures' code links ([`name`](path#L<line>)) at the functions they name
 #   make gpu-check   prepare the CUDA build and the script to run on a GPU machine (bench/README.md)
 #   make grade ASSIGNMENT=<name>   grade a student's assignment (lectures/assignments/)
 
@@ -14,7 +15,7 @@ PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohm
 BENCH_PACKAGES := python3-torch python3-numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench gpu-check clean grade
+.PHONY: all build deps bench-deps test demo bench relink gpu-check clean grade
 
 all: build
 
@@ -43,6 +44,9 @@ demo: deps build
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target benchmarks
 	bash bench/run_cpu_benchmarks.sh $(BUILD)
+
+relink:
+	bash lectures/relink.sh
 
 gpu-check: deps
 	bash bench/gpu_check_prepare.sh

@@ -1,4 +1,4 @@
-// CPU GEMM benchmark: every version and ISA flavour side by side with OpenBLAS cblas_sgemm, at 1 and 2
+// CPU GEMM benchmark: every rung and ISA flavour side by side with OpenBLAS cblas_sgemm, at 1 and 2
 // threads, on square sizes and the small transformer's skinny shapes. Counter GFLOPS is GFLOP/s.
 // Run OpenBLAS with OPENBLAS_CORETYPE=SkylakeX on AVX-512 machines (0.3.21 misdetects them).
 #include <benchmark/benchmark.h>
@@ -99,13 +99,13 @@ void register_all() {
              (s.ta ? "T" : "N") + (s.tb ? "T" : "N");
     shapes.push_back(s);
   }
-  struct version {
+  struct rung {
     std::string name;
     gemm_fn fn;
-    double max_flops;  // skip slow versions above this many flops (keeps the run short)
+    double max_flops;  // skip slow rungs above this many flops (keeps the run short)
     bool threaded;
   };
-  const version versions[] = {
+  const rung rungs[] = {
       {"naive", cpu::gemm_naive, 2.0 * 512 * 512 * 512, false},
       {"blocked", cpu::gemm_blocked, 2.0 * 1024 * 1024 * 1024, true},
       {"packed_portable", cpu::gemm_packed_portable, 2.0 * 1024 * 1024 * 1024, true},
@@ -116,7 +116,7 @@ void register_all() {
   for (const shape &s : shapes) {
     const double flops = 2.0 * s.M * s.N * s.K;
     for (int threads : {1, 2}) {
-      for (const version &v : versions) {
+      for (const rung &v : rungs) {
         if (flops > v.max_flops || (!v.threaded && threads > 1) || !cpu_has(v.name.substr(v.name.find('_') + 1)))
           continue;
         benchmark::RegisterBenchmark(("gemm/" + v.name + "/" + s.name + "/threads:" + std::to_string(threads)).c_str(),

@@ -1,5 +1,5 @@
 // One AdamW training step of the GPT (forward, cross-entropy, backward, optimizer step), at the
-// configuration of /work/shared/anchors/torch_gpt_step.py and at a larger one; memory must stay flat.
+// configuration of bench/anchors/torch_gpt_step.py and at a larger one; memory must stay flat.
 // Counters: ms (mean) and ms_min (best step, as the anchor reports), tokens_per_s (mean), peak RSS,
 // and the CPU bytes held by live tensors after each step (first, last, max over the steps).
 #include <benchmark/benchmark.h>

@@ -5,8 +5,7 @@
 set -uo pipefail
 B=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
-DEFAULT_ANCHORS="$HERE/../../shared/anchors"; [ -d "$DEFAULT_ANCHORS" ] || DEFAULT_ANCHORS=/work/shared/anchors
-ANCHOR=${NANORLHF_ANCHORS:-$DEFAULT_ANCHORS}/torch_gpt_step.py
+ANCHOR=${NANORLHF_ANCHORS:-$HERE/anchors}/torch_gpt_step.py   # bench/anchors/ (bench/README.md)
 PY=/usr/bin/python3   # Debian's interpreter: python3-torch lives there, not in another python3 on the PATH
 # OpenBLAS 0.3.21 misdetects AVX-512 Xeons and falls back to SSE3 kernels; it reads this at load time.
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
@@ -17,7 +16,7 @@ BENCH="$B/bench_train_step"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 torch_best=""
 if [ ! -x "$PY" ] || ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "PyTorch anchor skipped: $PY cannot import torch (apt-get install -y python3-torch python3-numpy libopenblas-dev)"
+  echo "PyTorch anchor skipped: $PY cannot import torch (make bench-deps)"
 elif [ ! -f "$ANCHOR" ]; then
   echo "PyTorch anchor skipped: $ANCHOR not found (set NANORLHF_ANCHORS to the anchors folder)"
 else

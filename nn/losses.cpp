@@ -64,19 +64,4 @@ Tensor sequence_logprobs(const Tensor &logits, const Tensor &input_ids, const Te
   return token_logprobs(logits, input_ids, loss_mask, temperature).sum({1});
 }
 
-// Mean entropy of the next-token distributions that predict counted targets (position t is counted
-// when m_{t+1} = 1, as in token_logprobs):
-// \bar H = \frac{\sum_t m_{t+1} H_t}{\sum_t m_{t+1}},\quad H_t = -\sum_v p_{t,v} \log p_{t,v},\ p_t = \mathrm{softmax}(z_t/\tau)
-Tensor masked_entropy(const Tensor &logits, const Tensor &loss_mask, double temperature) {
-  NR_CHECK(logits.dim() == 3 && loss_mask.shape() == Shape({logits.shape()[0], logits.shape()[1]}),
-           "masked_entropy: expected logits [B, T, V] and loss_mask [B, T], got {} and {}", shape_str(logits.shape()),
-           shape_str(loss_mask.shape()));
-  int64_t T = logits.shape()[1];
-  NR_CHECK(T >= 2, "masked_entropy: need at least 2 positions, got T = {}", T);
-  Tensor lp = log_softmax(scaled(logits, temperature), -1);       // [B, T, V]
-  Tensor H = neg((exp(lp) * lp).sum({-1})).narrow(1, 0, T - 1);  // [B, T-1]
-  Tensor m = loss_mask.narrow(1, 1, T - 1).to(H.dtype());
-  return (H * m).sum() / std::max(m.sum().item(), 1.0);
-}
-
 }  // namespace nanorlhf::nn

@@ -16,7 +16,4 @@ Tensor token_logprobs(const Tensor &logits, const Tensor &input_ids, const Tenso
 // log p(y|x) = sum over response tokens of token_logprobs: [B]. (average = sum / count, for SimPO)
 Tensor sequence_logprobs(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask, double temperature = 1.0);
 
-// Mean entropy of the next-token distribution over masked positions (for reporting).
-Tensor masked_entropy(const Tensor &logits, const Tensor &loss_mask, double temperature = 1.0);
-
 }  // namespace nanorlhf::nn

@@ -1,5 +1,5 @@
 // The lecture's objectives. Each equation sits in LaTeX above the one function that computes it,
-// with its source; see ../shared/FORMULAS.md for defaults and pitfalls. The objectives that a course
+// with its source; lectures/03-06 give defaults and pitfalls. The objectives that a course
 // assignment asks students to write live in their own files, so that the build can swap in the
 // student's file (lectures/assignments/): objectives_reward.cpp (Bradley-Terry), objectives_ppo.cpp
 // (GAE, whitening, the PPO losses), objectives_dpo.cpp (DPO, SimPO).

@@ -1,5 +1,6 @@
-// Shared test helpers: the tolerance policy (written once), random inputs, and a naive host
-// reference array with NumPy broadcasting for checking ops element by element.
+// Shared test helpers of the Tensor layers: the tolerance policy's Tensor forms (the policy itself is
+// tests/tolerance.h), error-message checks, random inputs, and a naive host reference array with
+// NumPy broadcasting for checking ops element by element.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 
 #include "nanorlhf/nanorlhf.h"
 #include "tensor/native.h"
+#include "tolerance.h"
 
 namespace nr_test {
 
@@ -28,21 +30,19 @@ inline ::testing::AssertionResult throws_with(const std::function<void()> &f, co
   return ::testing::AssertionFailure() << "no error; expected one that says \"" << part << "\"";
 }
 
-// |got - ref| <= atol + rtol * |ref|, element by element.
-inline ::testing::AssertionResult allclose(const std::vector<double> &got, const std::vector<double> &ref,
-                                           double rtol = 1e-5, double atol = 1e-6) {
-  if (got.size() != ref.size())
-    return ::testing::AssertionFailure() << "size " << got.size() << " vs reference " << ref.size();
-  for (size_t i = 0; i < got.size(); ++i) {
-    bool both_nan = std::isnan(got[i]) && std::isnan(ref[i]);
-    if (!both_nan && !(std::abs(got[i] - ref[i]) <= atol + rtol * std::abs(ref[i])))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", reference " << ref[i];
-  }
-  return ::testing::AssertionSuccess();
+// The tolerance policy is tests/tolerance.h's (Tol, isclose, allclose, max_abs_diff on plain arrays);
+// these are its Tensor forms. EXPECT_TRUE(allclose(y, ref, {.atol = 1e-7, .rtol = 1e-6})).
+inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, Tol tol = {}) {
+  return allclose(got.to_vector<double>(), ref, tol);
 }
-inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, double rtol = 1e-5,
-                                           double atol = 1e-6) {
-  return allclose(got.to_vector<double>(), ref, rtol, atol);
+// numpy's positional order, allclose(got, ref, rtol, atol), kept for the callers in tests/rlhf; new
+// code passes a Tol.
+inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, double rtol,
+                                           double atol = Tol{}.atol) {
+  return allclose(got, ref, Tol{.atol = atol, .rtol = rtol});
+}
+inline double max_abs_diff(const Tensor &a, const Tensor &b) {
+  return max_abs_diff(a.to_vector<double>(), b.to_vector<double>());
 }
 
 // A naive host array: values in row-major order.

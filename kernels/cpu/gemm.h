@@ -1,4 +1,4 @@
-// CPU GEMM versions, from the plain triple loop to a BLIS-style packed kernel with AVX-512.
+// The CPU GEMM ladder, rung by rung, from the plain triple loop to a BLIS-style packed kernel with AVX-512.
 // All are row-major: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C.
 // op(A) = A (stored [M,K], row stride lda) or, when trans_a, A^T (A stored [K,M], row stride lda).
 // Likewise B: stored [K,N] (ldb) or, when trans_b, stored [N,K]. Strides count elements.
@@ -12,19 +12,19 @@ namespace nanorlhf::kernels::cpu {
   bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,      \
       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc
 
-// version 1: naive triple loop, the reference every other version is tested against.
+// rung 1: naive triple loop, the reference every other rung is tested against.
 void gemm_naive(NR_GEMM_ARGS);
-// version 2: cache blocking over (i, k, j) with the inner loop over contiguous j; OpenMP over rows.
+// rung 2: cache blocking over (i, k, j) with the inner loop over contiguous j; OpenMP over rows.
 void gemm_blocked(NR_GEMM_ARGS);
-// version 3: BLIS-style packing of A and B panels and a register-blocked micro-kernel;
+// rung 3: BLIS-style packing of A and B panels and a register-blocked micro-kernel;
 // the micro-kernel is chosen at run time: AVX-512, AVX2+FMA, or portable C++.
 void gemm_packed(NR_GEMM_ARGS);
-// The micro-kernel flavours of version 3, callable directly for the benchmark (each throws
+// The micro-kernel flavours of rung 3, callable directly for the benchmark (each throws
 // std::runtime_error when the CPU lacks the instructions).
 void gemm_packed_avx512(NR_GEMM_ARGS);
 void gemm_packed_avx2(NR_GEMM_ARGS);
 void gemm_packed_portable(NR_GEMM_ARGS);
-// The best version for this CPU and shape; what the tensor engine calls.
+// The best rung for this CPU and shape; what the tensor engine calls.
 void gemm(NR_GEMM_ARGS);
 
 // float64, used by gradcheck: a straightforward blocked version (correctness over speed).

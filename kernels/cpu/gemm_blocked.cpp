@@ -1,4 +1,4 @@
-// Version 2 of the CPU GEMM ladder: cache blocking over (i, k, j) with the inner loop over contiguous
+// Rung 2 of the CPU GEMM ladder: cache blocking over (i, k, j) with the inner loop over contiguous
 // j; OpenMP splits the rows of C. The loops live in gemm_blocked_impl.h (gemm_small.cpp runs them too);
 // this file is only the float entry point, so that assignment 02_blocked_gemm can build the library
 // with the student's version in its place (lectures/assignments/).

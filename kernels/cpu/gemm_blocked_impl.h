@@ -1,4 +1,4 @@
-// Version 2's loops (cache blocking), shared by gemm_blocked.cpp (the float entry point, version 2 of
+// Rung 2's loops (cache blocking), shared by gemm_blocked.cpp (the float entry point, rung 2 of
 // the ladder) and gemm_small.cpp (the single-threaded small-problem path of gemm() and the float64
 // gemm of gradcheck). C is scaled by beta once, then for each (i, k, j) block the inner loop runs over
 // contiguous j (C row += a(i,k) * B row), which the compiler vectorises and which keeps a block of B

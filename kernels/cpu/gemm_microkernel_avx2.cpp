@@ -1,4 +1,4 @@
-// Version 3, AVX2 flavour: a 6x16 micro-kernel, 12 ymm accumulators fed by 2 B loads and 6
+// Rung 3, AVX2 flavour: a 6x16 micro-kernel, 12 ymm accumulators fed by 2 B loads and 6
 // broadcasts of A per k step (the classic Haswell shape: 12 FMAs per step, 16 registers in all).
 // Target attributes keep the rest of the build generic; chosen when the CPU has AVX2 and FMA.
 #include <immintrin.h>

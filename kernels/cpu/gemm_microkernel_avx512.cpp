@@ -1,4 +1,4 @@
-// Version 3, AVX-512 flavour: a 12x32 micro-kernel. Per k step it loads one 32-wide row of the B
+// Rung 3, AVX-512 flavour: a 12x32 micro-kernel. Per k step it loads one 32-wide row of the B
 // panel (2 zmm), broadcasts 12 values of the A panel and issues 24 FMAs into 24 zmm accumulators,
 // which keeps both FMA ports busy (2 x 16 lanes x 2 flops per cycle) with loads to spare.
 // Compiled with target attributes, so the rest of the build stays generic; chosen only when the

@@ -1,4 +1,4 @@
-// Version 3, portable flavour: the same packed driver with a 4x16 micro-kernel in plain C++
+// Rung 3, portable flavour: the same packed driver with a 4x16 micro-kernel in plain C++
 // (the accumulator tile is a local array the compiler keeps in SSE registers). Runs anywhere;
 // slower than the vector flavours but already far ahead of the blocked loops.
 #include "kernels/cpu/gemm_packed_impl.h"

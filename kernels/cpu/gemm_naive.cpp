@@ -1,4 +1,4 @@
-// Version 1: the plain triple loop. Slow (strided B reads, no reuse of anything in cache or
+// Rung 1: the plain triple loop. Slow (strided B reads, no reuse of anything in cache or
 // registers) but obviously right; it accumulates in double so it serves as the tests' reference.
 #include "kernels/cpu/gemm.h"
 

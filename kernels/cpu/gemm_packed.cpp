@@ -1,4 +1,4 @@
-// Version 3: BLIS-style packed GEMM, the driver. op(B) is copied into kc x NR panels (kc x nc block
+// Rung 3: BLIS-style packed GEMM, the driver. op(B) is copied into kc x NR panels (kc x nc block
 // sized for L3, each panel for L1) and op(A) into kc x MR panels (mc x kc block sized for L2), so the
 // micro-kernel streams both with unit stride and keeps an MR x NR tile of C in registers for all kc
 // steps: that turns the memory-bound triple loop into an FMA-bound one. Transposes are absorbed by

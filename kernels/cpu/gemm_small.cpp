@@ -1,4 +1,4 @@
-// The other users of version 2's blocked loops (gemm_blocked_impl.h): the single-threaded path of
+// The other users of rung 2's blocked loops (gemm_blocked_impl.h): the single-threaded path of
 // gemm() for small problems, and the float64 gemm used by gradcheck (correctness over speed).
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_blocked_impl.h"

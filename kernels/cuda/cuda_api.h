@@ -72,7 +72,7 @@ void adamw_step(float *p, const float *g, float *m, float *v, int64_t n, float l
 void causal_attention_forward(const float *q, const float *k, const float *v, float *out, int64_t B, int64_t H,
                               int64_t T, int64_t D, double scale);
 
-// ---- GEMM (kernels/cuda/gemm_train.cu for training; the full ladder lives in kernels/cuda/gemm/) ----
+// ---- GEMM (kernels/cuda/gemm/gemm_train.cu for training, beside the ladder it runs) ----
 // Same conventions as kernels::cpu::gemm (row-major, trans flags, element strides), batched with
 // element strides between matrices (0 broadcasts one operand). Uses the best handwritten rung,
 // or cuBLAS when use_cublas(true) was set (or NANORLHF_USE_CUBLAS=1 in the environment).

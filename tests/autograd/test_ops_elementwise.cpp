@@ -55,7 +55,7 @@ TEST_P(UnaryOps, ForwardMatchesReference) {
       std::vector<double> ref(ax.v.size());
       for (size_t i = 0; i < ref.size(); ++i) ref[i] = c.ref(ax.v[i]);
       double tol = dt == kFloat32 ? 1e-5 : 1e-12;
-      EXPECT_TRUE(allclose(c.op(x), ref, tol, tol)) << c.name << " " << dtype_name(dt) << " " << shape_str(s);
+      EXPECT_TRUE(allclose(c.op(x), ref, {.atol = tol, .rtol = tol})) << c.name << " " << dtype_name(dt) << " " << shape_str(s);
     }
   }
   // A transposed (non-contiguous) input.
@@ -64,7 +64,7 @@ TEST_P(UnaryOps, ForwardMatchesReference) {
   Arr ax = Arr::of(x);
   std::vector<double> ref(ax.v.size());
   for (size_t i = 0; i < ref.size(); ++i) ref[i] = c.ref(ax.v[i]);
-  EXPECT_TRUE(allclose(c.op(x), ref, 1e-12, 1e-12)) << c.name << " transposed";
+  EXPECT_TRUE(allclose(c.op(x), ref, {.atol = 1e-12, .rtol = 1e-12})) << c.name << " transposed";
 }
 
 TEST_P(UnaryOps, Gradcheck) {
@@ -116,7 +116,7 @@ TEST_P(BinaryOps, ForwardMatchesReferenceWithBroadcasting) {
       Tensor y = c.op(a, b);
       EXPECT_EQ(y.shape(), r.shape);
       double tol = dt == kFloat32 ? 1e-5 : 1e-12;
-      EXPECT_TRUE(allclose(y, r.v, tol, tol)) << c.name << " " << shape_str(sa) << " " << shape_str(sb);
+      EXPECT_TRUE(allclose(y, r.v, {.atol = tol, .rtol = tol})) << c.name << " " << shape_str(sa) << " " << shape_str(sb);
     }
 }
 

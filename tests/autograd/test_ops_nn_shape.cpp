@@ -15,10 +15,10 @@ TEST(Softmax, ForwardRowsSumToOneAndMatchReference) {
     for (int64_t dim : {0, 1, 2, -1}) {
       Tensor y = softmax(x, dim), ly = log_softmax(x, dim);
       Tensor s = sum(y, {dim});
-      EXPECT_TRUE(allclose(s, std::vector<double>(s.numel(), 1.0), 1e-5, 1e-5));
-      EXPECT_TRUE(allclose(ly, log(y).to_vector<double>(), 1e-4, 1e-5));
+      EXPECT_TRUE(allclose(s, std::vector<double>(s.numel(), 1.0), {.atol = 1e-5, .rtol = 1e-5}));
+      EXPECT_TRUE(allclose(ly, log(y).to_vector<double>(), {.atol = 1e-5, .rtol = 1e-4}));
       Tensor ref = exp(x - logsumexp(x, {dim}, true));
-      EXPECT_TRUE(allclose(y, ref.to_vector<double>(), 1e-5, 1e-6)) << "dim " << dim;
+      EXPECT_TRUE(allclose(y, ref.to_vector<double>(), {.atol = 1e-6, .rtol = 1e-5})) << "dim " << dim;
     }
   }
   // Large logits stay finite (the max is subtracted).
@@ -50,7 +50,7 @@ TEST(LayerNorm, ForwardAgainstReferenceAndGradcheck) {
     for (int c = 0; c < 8; ++c) v += (ax.v[r * 8 + c] - m) * (ax.v[r * 8 + c] - m) / 8;
     for (int c = 0; c < 8; ++c) ref[r * 8 + c] = (ax.v[r * 8 + c] - m) / std::sqrt(v + 1e-5) * aw.v[c] + ab.v[c];
   }
-  EXPECT_TRUE(allclose(y, ref, 1e-10, 1e-10));
+  EXPECT_TRUE(allclose(y, ref, {.atol = 1e-10, .rtol = 1e-10}));
   auto r = autograd::gradcheck([](const std::vector<Tensor> &in) { return layer_norm(in[0], in[1], in[2]); }, {x, w, b});
   EXPECT_TRUE(r.ok) << r.message;
   auto r2 = autograd::gradcheck([](const std::vector<Tensor> &in) { return layer_norm(in[0], Tensor(), Tensor()); }, {x});
@@ -73,7 +73,7 @@ TEST(CrossEntropy, ForwardIgnoreIndexReductionsAndGradcheck) {
     per[r] = m + std::log(s) - al.v[r * 7 + t];
     total += per[r];
   }
-  EXPECT_TRUE(allclose(cross_entropy(logits, target, -100, "none"), per, 1e-10, 1e-12));
+  EXPECT_TRUE(allclose(cross_entropy(logits, target, -100, "none"), per, {.atol = 1e-12, .rtol = 1e-10}));
   EXPECT_NEAR(cross_entropy(logits, target, -100, "sum").item(), total, 1e-10);
   EXPECT_NEAR(cross_entropy(logits, target).item(), total / 4, 1e-10);  // mean over the 4 counted targets
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &in) { return cross_entropy(in[0], target); }, {logits});
@@ -94,7 +94,7 @@ TEST(Embedding, IndexSelectGatherForwardAndGradcheck) {
   Arr aw = Arr::of(w);
   std::vector<double> ref;
   for (int64_t i : {5, 0, 5, 2}) for (int c = 0; c < 3; ++c) ref.push_back(aw.v[i * 3 + c]);
-  EXPECT_TRUE(allclose(e, ref, 0, 0));
+  EXPECT_TRUE(allclose(e, ref, {.atol = 0, .rtol = 0}));
   // Repeated index 5: its gradient rows add up (scatter-add).
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &in) { return embedding(in[0], idx); }, {w});
   EXPECT_TRUE(r.ok) << r.message;
@@ -112,13 +112,13 @@ TEST(Embedding, IndexSelectGatherForwardAndGradcheck) {
 
   Tensor gi = from_vector<int64_t>({0, 3, 2, 2, 1, 0}, {3, 2}, {kInt64});
   Tensor g = gather(x, 1, gi);
-  EXPECT_TRUE(allclose(g, {ax.v[0], ax.v[3], ax.v[6], ax.v[6], ax.v[9], ax.v[8]}, 0, 0));
+  EXPECT_TRUE(allclose(g, {ax.v[0], ax.v[3], ax.v[6], ax.v[6], ax.v[9], ax.v[8]}, {.atol = 0, .rtol = 0}));
   auto r3 = autograd::gradcheck([&](const std::vector<Tensor> &in) { return gather(in[0], 1, gi); }, {x});
   EXPECT_TRUE(r3.ok) << r3.message;
   // gather along dim 0 (not the last dim).
   Tensor gi0 = from_vector<int64_t>({2, 0, 1, 0}, {1, 4}, {kInt64});
   Tensor g0 = gather(x, 0, gi0);
-  EXPECT_TRUE(allclose(g0, {ax.v[8], ax.v[1], ax.v[6], ax.v[3]}, 0, 0));
+  EXPECT_TRUE(allclose(g0, {ax.v[8], ax.v[1], ax.v[6], ax.v[3]}, {.atol = 0, .rtol = 0}));
   auto r4 = autograd::gradcheck([&](const std::vector<Tensor> &in) { return gather(in[0], 0, gi0); }, {x});
   EXPECT_TRUE(r4.ok) << r4.message;
 }
@@ -129,7 +129,7 @@ TEST(ShapeOps, CatStackSplitChunkTriuTril) {
   Tensor c = cat({a, b}, 1);
   EXPECT_EQ(c.shape(), (Shape{2, 4}));
   Arr aa = Arr::of(a), ab = Arr::of(b);
-  EXPECT_TRUE(allclose(c, {aa.v[0], aa.v[1], aa.v[2], ab.v[0], aa.v[3], aa.v[4], aa.v[5], ab.v[1]}, 0, 0));
+  EXPECT_TRUE(allclose(c, {aa.v[0], aa.v[1], aa.v[2], ab.v[0], aa.v[3], aa.v[4], aa.v[5], ab.v[1]}, {.atol = 0, .rtol = 0}));
   auto r = autograd::gradcheck([](const std::vector<Tensor> &in) { return cat({in[0], in[1]}, 1); }, {a, b});
   EXPECT_TRUE(r.ok) << r.message;
   auto r0 = autograd::gradcheck([](const std::vector<Tensor> &in) { return cat({in[0], in[0] * 2.0}, 0); }, {a});

@@ -34,17 +34,17 @@ TEST(Reduce, SumMeanMaxMinAgainstLoops) {
     for (std::vector<int> dims : {std::vector<int>{0}, {1}, {2}, {0, 2}, {0, 1, 2}}) {
       Shape sd(dims.begin(), dims.end());
       auto s = ref_reduce3(ax, dims, 0, [](double a, double b) { return a + b; });
-      EXPECT_TRUE(allclose(sum(x, sd), s, tol, tol));
+      EXPECT_TRUE(allclose(sum(x, sd), s, {.atol = tol, .rtol = tol}));
       int64_t n = 1;
       for (int d : dims) n *= x.shape()[d];
       std::vector<double> m = s;
       for (auto &v : m) v /= n;
-      EXPECT_TRUE(allclose(mean(x, sd), m, tol, tol));
-      EXPECT_TRUE(allclose(amax(x, sd), ref_reduce3(ax, dims, -1e300, [](double a, double b) { return std::max(a, b); }), tol, tol));
-      EXPECT_TRUE(allclose(amin(x, sd), ref_reduce3(ax, dims, 1e300, [](double a, double b) { return std::min(a, b); }), tol, tol));
+      EXPECT_TRUE(allclose(mean(x, sd), m, {.atol = tol, .rtol = tol}));
+      EXPECT_TRUE(allclose(amax(x, sd), ref_reduce3(ax, dims, -1e300, [](double a, double b) { return std::max(a, b); }), {.atol = tol, .rtol = tol}));
+      EXPECT_TRUE(allclose(amin(x, sd), ref_reduce3(ax, dims, 1e300, [](double a, double b) { return std::min(a, b); }), {.atol = tol, .rtol = tol}));
       auto e = ref_reduce3(ax, dims, 0, [](double a, double b) { return a + std::exp(b); });
       for (auto &v : e) v = std::log(v);
-      EXPECT_TRUE(allclose(logsumexp(x, sd), e, tol, tol));
+      EXPECT_TRUE(allclose(logsumexp(x, sd), e, {.atol = tol, .rtol = tol}));
     }
     // keepdim keeps the reduced dims as 1
     EXPECT_EQ(sum(x, {1}, true).shape(), (Shape{3, 1, 5}));
@@ -57,8 +57,8 @@ TEST(Reduce, ArgmaxAndVar) {
   EXPECT_EQ(argmax(x, 1).to_vector<int64_t>(), (std::vector<int64_t>{1, 0}));  // first max wins
   EXPECT_EQ(argmax(x, 0).to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1}));
   // var([1,5,3]): mean 3, squared deviations sum to 8; var([9,2,9]): mean 20/3, they sum to 98/3
-  EXPECT_TRUE(allclose(var(x, {1}), {8.0 / 2, 98.0 / 3 / 2}, 1e-6));
-  EXPECT_TRUE(allclose(var(x, {1}, 0), {8.0 / 3, 98.0 / 3 / 3}, 1e-6));
+  EXPECT_TRUE(allclose(var(x, {1}), {8.0 / 2, 98.0 / 3 / 2}, {.rtol = 1e-6}));
+  EXPECT_TRUE(allclose(var(x, {1}, 0), {8.0 / 3, 98.0 / 3 / 3}, {.rtol = 1e-6}));
 }
 
 TEST(Reduce, Gradcheck) {
@@ -111,14 +111,14 @@ TEST(Matmul, ForwardBatchedBroadcastAndTransposedViews) {
       Tensor y = matmul(a, b);
       EXPECT_EQ(y.shape(), r.shape);
       double tol = dt == kFloat32 ? 1e-4 : 1e-10;
-      EXPECT_TRUE(allclose(y, r.v, tol, tol)) << shape_str(c.a) << " @ " << shape_str(c.b);
+      EXPECT_TRUE(allclose(y, r.v, {.atol = tol, .rtol = tol})) << shape_str(c.a) << " @ " << shape_str(c.b);
     }
   }
   // Transposed operands are read through views (no copies needed for correctness either way).
   Tensor a = randn({5, 3}), b = randn({6, 5});
   Tensor y = matmul(a.t(), b.t());
   Arr r = ref_matmul(Arr::of(a.t().contiguous()), Arr::of(b.t().contiguous()));
-  EXPECT_TRUE(allclose(y, r.v, 1e-4, 1e-4));
+  EXPECT_TRUE(allclose(y, r.v, {.atol = 1e-4, .rtol = 1e-4}));
   // 1-D operands as in PyTorch.
   Tensor v = tensor({1, 2, 3}), m = from_vector<float>({1, 0, 0, 1, 1, 1}, {3, 2});
   EXPECT_TRUE(allclose(matmul(v, m), {4, 5}));

@@ -1,5 +1,6 @@
-// Shared helpers of the CUDA kernel tests (tests/kernels/test_cuda_*.cpp): the skip without a device,
-// device buffers, random inputs, and the tolerance check against the CPU reference kernels.
+// Shared helpers of the CUDA kernel tests (tests/kernels/test_cuda_*.cpp): device buffers, random
+// inputs and exact comparison; the skip without a device (tests/cuda_skip.h) and the tolerance policy
+// (tests/tolerance.h) are the suite's.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -12,15 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "cuda_skip.h"  // NR_SKIP_WITHOUT_CUDA
 #include "kernels/cuda/cuda_api.h"
-
-// Every CUDA test starts with this: without a device (or driver) the test is skipped, not failed.
-#define NR_SKIP_WITHOUT_CUDA()                                            \
-  do {                                                                    \
-    if (::nanorlhf::kernels::cuda::device_count() == 0) {                 \
-      GTEST_SKIP() << "no CUDA device";                                   \
-    }                                                                     \
-  } while (0)
+#include "tolerance.h"  // Tol, allclose: the suite's one tolerance policy
 
 namespace nr_cuda_test {
 
@@ -88,37 +83,11 @@ inline std::vector<int64_t> rand_indices(size_t n, int64_t lo, int64_t hi_exclus
   return v;
 }
 
-// Tolerance policy (the one place it is written for the CUDA tests): elementwise
-// |got - ref| <= atol + rtol * |ref| against the CPU kernel's float result. Both NaN counts as equal;
-// one NaN never passes. The defaults cover a few ulps of expf/logf/tanhf differences between the
-// CUDA math library and glibc and a different summation order in row reductions.
-struct Tol {
-  double atol = 1e-5, rtol = 1e-5;
-};
-
-template <class T>
-::testing::AssertionResult all_close(const std::vector<T> &got, const std::vector<T> &ref, Tol tol = {}) {
-  if (got.size() != ref.size())
-    return ::testing::AssertionFailure() << "size " << got.size() << " vs reference " << ref.size();
-  size_t bad = 0, first = 0;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double g = double(got[i]), r = double(ref[i]);
-    bool ok;
-    if (std::isnan(g) || std::isnan(r)) ok = std::isnan(g) && std::isnan(r);
-    else if (std::isinf(g) || std::isinf(r)) ok = g == r;
-    else ok = std::abs(g - r) <= tol.atol + tol.rtol * std::abs(r);
-    if (!ok) {
-      if (bad++ == 0) first = i;
-      if (!std::isnan(g - r)) worst = std::max(worst, std::abs(g - r));
-    }
-  }
-  if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << got.size() << " elements differ; first at " << first
-                                       << ": got " << double(got[first]) << ", reference " << double(ref[first])
-                                       << "; worst |diff| " << worst << " (atol " << tol.atol << ", rtol "
-                                       << tol.rtol << ")";
-}
+// The tolerance policy is the suite's (tests/tolerance.h). CUDA kernels are held against the CPU
+// kernel's float result; their Tols cover a few ulps of expf/logf/tanhf between the CUDA math
+// library and glibc, and a different summation order in row reductions.
+using nr_test::allclose;
+using nr_test::Tol;
 
 template <class T>
 ::testing::AssertionResult all_equal(const std::vector<T> &got, const std::vector<T> &ref) {

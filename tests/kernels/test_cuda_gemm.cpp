@@ -1,11 +1,12 @@
 // Tests of the CUDA GEMM ladder (kernels/cuda/gemm/, rungs 1-11), the cuBLAS yardsticks and the
-// training entry point gemm_batched (kernels/cuda/gemm_train.cu) against a CPU reference, on edge
+// training entry point gemm_batched (kernels/cuda/gemm/gemm_train.cu) against a CPU reference, on edge
 // shapes, 1024^3 and the small transformer's shapes, every transpose combination, with alpha/beta and
 // padded leading dimensions. CUDA cases skip without a device; argument checks run everywhere.
 //
 // Reference: the product in float64 (same contract as kernels::cpu::gemm_naive, which is checked
 // against it below), plus sum_k |a_mk b_kn| for the error bound.
-// Tolerance policy: |got - ref| <= c * sqrt(K + 1) * 2^-24 * (|alpha| sum_k |a b| + |beta| |C0|) + 1e-30,
+// Tolerance (tests/tolerance.h's policy with rtol 0 and a per-element atol, an error bound):
+// |got - ref| <= c * sqrt(K + 1) * 2^-24 * (|alpha| sum_k |a b| + |beta| |C0|) + 1e-30,
 // c = 16 for FP32 (float accumulation in any order: the error of a sum of K rounded terms grows like
 // sqrt(K) ulps of the absolute sum for random signs; 16 leaves room for unlucky elements), c = 64 for
 // BF16 inputs (rounded to bf16 on the host first, so the reference sees the same inputs; tensor cores
@@ -160,7 +161,7 @@ void check_case(const Runner<T> &run, const Problem &p, bool ta, bool tb, int64_
       const double c0 = beta == 0.f ? 0.0 : p.c0[m * N + n];
       const double ref = double(alpha) * p.prod[m * N + n] + double(beta) * c0;
       const double bound = unit * (std::abs(alpha) * p.absprod[m * N + n] + std::abs(beta) * std::abs(c0)) + 1e-30;
-      if (!(std::abs(double(g) - ref) <= bound) && bad++ == 0)
+      if (!nr_test::within(g, ref, {.atol = bound, .rtol = 0}) && bad++ == 0)
         first = "C[" + std::to_string(m) + "," + std::to_string(n) + "] = " + std::to_string(g) + ", reference " +
                 std::to_string(ref) + ", bound " + std::to_string(bound);
     }
@@ -217,13 +218,14 @@ std::string rung_label(const testing::TestParamInfo<int> &info) {
 
 // Why a rung cannot run here ("" when it can). GTEST_SKIP only leaves the function it is written in,
 // so tests call it as SKIP_UNLESS_RUNNABLE(rung) in their own body.
+// (NR_SKIP_WITHOUT_CUDA comes first, in the macro.)
 std::string why_not_runnable(int rung) {
-  if (kc::device_count() == 0) return "no CUDA device";
   if (rung == 11 && !kc::gemm_hopper_available()) return "rung 11 needs a compute capability 9.0 GPU";
   return "";
 }
 #define SKIP_UNLESS_RUNNABLE(rung)                            \
   do {                                                        \
+    NR_SKIP_WITHOUT_CUDA();                                   \
     const std::string why_ = why_not_runnable(rung);          \
     if (!why_.empty()) GTEST_SKIP() << why_;                  \
   } while (0)
@@ -279,7 +281,7 @@ TEST(CudaGemmApi, ReferenceMatchesCpuGemmNaive) {
   std::vector<float> c(s.M * s.N, 0.f);
   kcpu::gemm_naive(false, false, s.M, s.N, s.K, 1.f, p.a.data(), s.K, p.b.data(), s.N, 0.f, c.data(), s.N);
   for (int64_t i = 0; i < s.M * s.N; ++i)
-    ASSERT_NEAR(c[i], p.prod[i], 1e-5 * (1 + p.absprod[i])) << "element " << i;
+    ASSERT_TRUE(nr_test::isclose(c[i], p.prod[i], {.atol = 1e-5 * (1 + p.absprod[i]), .rtol = 0})) << "element " << i;
 }
 
 // ---- FP32 rungs 1-8 and cublasSgemm ---------------------------------------------------------------
@@ -379,7 +381,7 @@ void check_batched(bool use_cublas, bool ta, bool tb, Shape s, int64_t batch, bo
         const double ref = alpha * prod[m * s.N + n] + beta * c;
         const double bound = unit * (alpha * absprod[m * s.N + n] + beta * std::abs(c)) + 1e-30;
         const double g = got[bi * stride_c + m * ldc + n];
-        if (!(std::abs(g - ref) <= bound) && bad++ < 3)
+        if (!nr_test::within(g, ref, {.atol = bound, .rtol = 0}) && bad++ < 3)
           ADD_FAILURE() << "batch " << bi << " C[" << m << "," << n << "] = " << g << ", reference " << ref;
       }
   }
@@ -425,5 +427,5 @@ TEST(CudaGemmBatched, CublasFlagGivesTheSameResults) {
   const auto g1 = c1.download(), g2 = c2.download();
   const double unit = 2 * kFp32C * std::sqrt(double(s.K) + 1.0) * std::ldexp(1.0, -24);
   for (int64_t i = 0; i < s.M * s.N; ++i)
-    ASSERT_LE(std::abs(double(g1[i]) - g2[i]), unit * p.absprod[i] + 1e-30) << "element " << i;
+    ASSERT_TRUE(nr_test::isclose(g1[i], g2[i], {.atol = unit * p.absprod[i] + 1e-30, .rtol = 0})) << "element " << i;
 }

@@ -39,14 +39,14 @@ TEST(CudaSoftmax, ForwardEveryVersionMatchesCpu) {
     for (int v = 1; v <= kc::versions::kSoftmaxVersions; ++v) {
       dy.poison();
       kc::versions::softmax_forward(v, dx.get(), dy.get(), s.rows, s.cols);
-      EXPECT_TRUE(all_close(dy.download(), ref, kTol)) << "v" << v << " " << s.rows << "x" << s.cols;
+      EXPECT_TRUE(allclose(dy.download(), ref, kTol)) << "v" << v << " " << s.rows << "x" << s.cols;
     }
     dy.poison();
     kc::softmax_forward(dx.get(), dy.get(), s.rows, s.cols);
-    EXPECT_TRUE(all_close(dy.download(), ref, kTol)) << "public " << s.rows << "x" << s.cols;
+    EXPECT_TRUE(allclose(dy.download(), ref, kTol)) << "public " << s.rows << "x" << s.cols;
     dy.poison();
     kc::log_softmax_forward(dx.get(), dy.get(), s.rows, s.cols);
-    EXPECT_TRUE(all_close(dy.download(), ref_log, kTol)) << "log " << s.rows << "x" << s.cols;
+    EXPECT_TRUE(allclose(dy.download(), ref_log, kTol)) << "log " << s.rows << "x" << s.cols;
   }
 }
 
@@ -57,7 +57,7 @@ TEST(CudaSoftmax, LargeLogitsStayFinite) {
   cpu::log_softmax_forward<float>(x.data(), ref.data(), rows, cols);
   DeviceBuffer<float> dx(x), dy(rows * cols);
   kc::log_softmax_forward(dx.get(), dy.get(), rows, cols);
-  EXPECT_TRUE(all_close(dy.download(), ref, kTol));
+  EXPECT_TRUE(allclose(dy.download(), ref, kTol));
 }
 
 TEST(CudaSoftmax, BackwardMatchesCpu) {
@@ -72,10 +72,10 @@ TEST(CudaSoftmax, BackwardMatchesCpu) {
     DeviceBuffer<float> dy_(y), dylog(ylog), dg(dyv), dx(n);
     dx.poison();
     kc::softmax_backward(dy_.get(), dg.get(), dx.get(), s.rows, s.cols);
-    EXPECT_TRUE(all_close(dx.download(), ref, kTol)) << s.rows << "x" << s.cols;
+    EXPECT_TRUE(allclose(dx.download(), ref, kTol)) << s.rows << "x" << s.cols;
     dx.poison();
     kc::log_softmax_backward(dylog.get(), dg.get(), dx.get(), s.rows, s.cols);
-    EXPECT_TRUE(all_close(dx.download(), ref_log, Tol{1e-5 * std::sqrt((double)s.cols + 1), 1e-4}))
+    EXPECT_TRUE(allclose(dx.download(), ref_log, Tol{1e-5 * std::sqrt((double)s.cols + 1), 1e-4}))
         << "log " << s.rows << "x" << s.cols;
   }
 }
@@ -104,9 +104,9 @@ TEST(CudaLayerNorm, ForwardEveryVersionMatchesCpu) {
         else
           kc::versions::layer_norm_forward(v, dx.get(), dwp, dbp, dy.get(), dmean.get(), drstd.get(), s.rows, s.cols,
                                            1e-5);
-        EXPECT_TRUE(all_close(dy.download(), ref, kTol)) << "v" << v << " affine " << affine << " " << s.cols;
-        EXPECT_TRUE(all_close(dmean.download(), ref_mean, kTol)) << "mean v" << v;
-        EXPECT_TRUE(all_close(drstd.download(), ref_rstd, kTol)) << "rstd v" << v;
+        EXPECT_TRUE(allclose(dy.download(), ref, kTol)) << "v" << v << " affine " << affine << " " << s.cols;
+        EXPECT_TRUE(allclose(dmean.download(), ref_mean, kTol)) << "mean v" << v;
+        EXPECT_TRUE(allclose(drstd.download(), ref_rstd, kTol)) << "rstd v" << v;
       }
     }
   }
@@ -119,7 +119,7 @@ TEST(CudaLayerNorm, ForwardWithoutSavedStatistics) {
   cpu::layer_norm_forward<float>(x.data(), nullptr, nullptr, ref.data(), m.data(), r.data(), rows, cols, 1e-5);
   DeviceBuffer<float> dx(x), dy(rows * cols);
   kc::layer_norm_forward(dx.get(), nullptr, nullptr, dy.get(), nullptr, nullptr, rows, cols, 1e-5);
-  EXPECT_TRUE(all_close(dy.download(), ref, kTol));
+  EXPECT_TRUE(allclose(dy.download(), ref, kTol));
 }
 
 TEST(CudaLayerNorm, BackwardMatchesCpuAndIsDeterministic) {
@@ -143,10 +143,10 @@ TEST(CudaLayerNorm, BackwardMatchesCpuAndIsDeterministic) {
       kc::layer_norm_backward(dg.get(), dx_in.get(), affine ? dw.get() : nullptr, dmean.get(), drstd.get(), ddx.get(),
                               ddw.get(), ddb.get(), s.rows, s.cols);
       const Tol param_tol{1e-5 * std::sqrt((double)s.rows + 1), 1e-4};
-      EXPECT_TRUE(all_close(ddx.download(), ref_dx, kTol)) << "dx " << s.rows << "x" << s.cols;
+      EXPECT_TRUE(allclose(ddx.download(), ref_dx, kTol)) << "dx " << s.rows << "x" << s.cols;
       std::vector<float> dw1 = ddw.download(), db1 = ddb.download();
-      EXPECT_TRUE(all_close(dw1, ref_dw, param_tol)) << "dweight " << s.rows << "x" << s.cols;
-      EXPECT_TRUE(all_close(db1, ref_db, param_tol)) << "dbias " << s.rows << "x" << s.cols;
+      EXPECT_TRUE(allclose(dw1, ref_dw, param_tol)) << "dweight " << s.rows << "x" << s.cols;
+      EXPECT_TRUE(allclose(db1, ref_db, param_tol)) << "dbias " << s.rows << "x" << s.cols;
       // same inputs, same bits: no float atomics in the parameter reduction
       kc::layer_norm_backward(dg.get(), dx_in.get(), affine ? dw.get() : nullptr, dmean.get(), drstd.get(), ddx.get(),
                               ddw.get(), ddb.get(), s.rows, s.cols);
@@ -156,7 +156,7 @@ TEST(CudaLayerNorm, BackwardMatchesCpuAndIsDeterministic) {
       ddx.poison();
       kc::layer_norm_backward(dg.get(), dx_in.get(), affine ? dw.get() : nullptr, dmean.get(), drstd.get(), ddx.get(),
                               nullptr, nullptr, s.rows, s.cols);
-      EXPECT_TRUE(all_close(ddx.download(), ref_dx, kTol));
+      EXPECT_TRUE(allclose(ddx.download(), ref_dx, kTol));
       ddb.poison();
       kc::layer_norm_backward(dg.get(), dx_in.get(), affine ? dw.get() : nullptr, dmean.get(), drstd.get(), nullptr,
                               nullptr, ddb.get(), s.rows, s.cols);
@@ -190,13 +190,13 @@ TEST(CudaCrossEntropy, ForwardAndBackwardMatchCpuWithIgnoredRows) {
       else
         kc::versions::cross_entropy_forward(v, dl.get(), dt.get(), dloss_out.get(), dlse.get(), s.rows, s.cols,
                                             ignore);
-      EXPECT_TRUE(all_close(dloss_out.download(), ref_loss, kTol)) << "loss v" << v << " " << s.rows << "x" << s.cols;
-      EXPECT_TRUE(all_close(dlse.download(), ref_lse, kTol)) << "lse v" << v;
+      EXPECT_TRUE(allclose(dloss_out.download(), ref_loss, kTol)) << "loss v" << v << " " << s.rows << "x" << s.cols;
+      EXPECT_TRUE(allclose(dlse.download(), ref_lse, kTol)) << "lse v" << v;
     }
     DeviceBuffer<float> dref_lse(ref_lse);
     dd.poison();
     kc::cross_entropy_backward(dl.get(), dt.get(), dref_lse.get(), ddl.get(), dd.get(), s.rows, s.cols, ignore);
-    EXPECT_TRUE(all_close(dd.download(), ref_d, Tol{1e-6, 1e-4})) << "dlogits " << s.rows << "x" << s.cols;
+    EXPECT_TRUE(allclose(dd.download(), ref_d, Tol{1e-6, 1e-4})) << "dlogits " << s.rows << "x" << s.cols;
   }
 }
 
@@ -222,7 +222,7 @@ TEST(CudaEmbedding, IndexSelectAndIndexAddMatchCpu) {
     EXPECT_TRUE(all_equal(dout_sel.download(), ref_out)) << c.num << " " << c.n << " " << c.dim;
     kc::index_add_rows(dd.get(), didx.get(), ddw.get(), c.n, c.dim);
     // atomicAdd order differs from the CPU's: compare with a tolerance
-    EXPECT_TRUE(all_close(ddw.download(), ref_dw, Tol{1e-5, 1e-5})) << c.num << " " << c.n << " " << c.dim;
+    EXPECT_TRUE(allclose(ddw.download(), ref_dw, Tol{1e-5, 1e-5})) << c.num << " " << c.n << " " << c.dim;
   }
 }
 
@@ -244,7 +244,7 @@ TEST(CudaEmbedding, GatherAndScatterAddMatchCpu) {
     kc::gather_rows(dx.get(), didx.get(), dgather.get(), c.rows, c.cols, c.k);
     EXPECT_TRUE(all_equal(dgather.download(), ref_out));
     kc::scatter_add_rows(dd.get(), didx.get(), ddx.get(), c.rows, c.cols, c.k);
-    EXPECT_TRUE(all_close(ddx.download(), ref_dx, Tol{1e-5, 1e-5}));
+    EXPECT_TRUE(allclose(ddx.download(), ref_dx, Tol{1e-5, 1e-5}));
   }
 }
 
@@ -265,9 +265,9 @@ TEST(CudaAdamW, EveryVersionMatchesCpuOverSeveralSteps) {
           kc::versions::adamw_step(v, dp.get(), dg.get(), dm.get(), dv.get(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f,
                                    step);
       }
-      EXPECT_TRUE(all_close(dp.download(), p, Tol{1e-6, 1e-5})) << "p v" << v << " n=" << n;
-      EXPECT_TRUE(all_close(dm.download(), m, Tol{1e-7, 1e-5})) << "m v" << v << " n=" << n;
-      EXPECT_TRUE(all_close(dv.download(), vv, Tol{1e-9, 1e-5})) << "v v" << v << " n=" << n;
+      EXPECT_TRUE(allclose(dp.download(), p, Tol{1e-6, 1e-5})) << "p v" << v << " n=" << n;
+      EXPECT_TRUE(allclose(dm.download(), m, Tol{1e-7, 1e-5})) << "m v" << v << " n=" << n;
+      EXPECT_TRUE(allclose(dv.download(), vv, Tol{1e-9, 1e-5})) << "v v" << v << " n=" << n;
     }
   }
 }
@@ -279,7 +279,7 @@ TEST(CudaAdamW, MisalignedPointersFallBackToScalar) {
   DeviceBuffer<float> dp(p), dg(g), dm(m), dv(v);
   cpu::adamw_step(p.data() + 1, g.data() + 1, m.data() + 1, v.data() + 1, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.f, 1);
   kc::adamw_step(dp.get() + 1, dg.get() + 1, dm.get() + 1, dv.get() + 1, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.f, 1);
-  EXPECT_TRUE(all_close(dp.download(), p, Tol{1e-6, 1e-5}));
+  EXPECT_TRUE(allclose(dp.download(), p, Tol{1e-6, 1e-5}));
 }
 
 // ---- causal attention --------------------------------------------------------------------------
@@ -303,7 +303,7 @@ TEST(CudaAttention, EveryVersionMatchesCpu) {
       else
         kc::versions::causal_attention_forward(ver, dq.get(), dk.get(), dv.get(), dout.get(), c.B, c.H, c.T, c.D,
                                                scale);
-      EXPECT_TRUE(all_close(dout.download(), ref, kTol))
+      EXPECT_TRUE(allclose(dout.download(), ref, kTol))
           << "v" << ver << " B" << c.B << " H" << c.H << " T" << c.T << " D" << c.D;
     }
   }

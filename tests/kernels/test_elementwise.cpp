@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tolerance.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/philox.h"
@@ -22,28 +23,14 @@ using namespace nanorlhf::kernels::cpu;
 
 namespace {
 
-// Tolerance policy, the one place it is written: |got - ref| <= atol + rtol * |ref|.
+// Tolerances (the policy, |got - ref| <= atol + rtol * |ref|, is tests/tolerance.h's):
 // float kernels are checked against double references with atol 1e-6, rtol 1e-5 (a few ulps of
 // float after a transcendental); double kernels with atol 1e-12, rtol 1e-12.
-struct Tol { double atol, rtol; };
+using nr_test::allclose;
+using nr_test::isclose;
+using nr_test::Tol;
 template <class T> constexpr Tol default_tol() {
   return std::is_same_v<T, float> ? Tol{1e-6, 1e-5} : Tol{1e-12, 1e-12};
-}
-::testing::AssertionResult close(double got, double ref, Tol tol) {
-  if (std::isnan(ref) && std::isnan(got)) return ::testing::AssertionSuccess();
-  if (std::isinf(ref) && got == ref) return ::testing::AssertionSuccess();
-  if (std::abs(got - ref) <= tol.atol + tol.rtol * std::abs(ref)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << got << " ref " << ref << " |diff| " << std::abs(got - ref)
-                                       << " > " << tol.atol << " + " << tol.rtol << "*|ref|";
-}
-// Checks every element; stops at the first failure so a broken kernel prints one line, not 1e5.
-template <class T>
-void expect_all_close(const std::vector<T> &got, const std::vector<double> &ref, Tol tol, const std::string &what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    auto r = close(double(got[i]), ref[i], tol);
-    ASSERT_TRUE(r) << what << " at element " << i;
-  }
 }
 
 std::mt19937_64 &rng() {
@@ -126,7 +113,7 @@ template <class T> void check_unary_all() {
       unary<T>(c.op, x.data(), y.data(), n, c.alpha, c.beta);
       std::vector<double> ref(n);
       for (int64_t i = 0; i < n; ++i) ref[i] = c.ref(double(x[i]));
-      expect_all_close(y, ref, default_tol<T>(), std::string(c.name) + " n=" + std::to_string(n));
+      EXPECT_TRUE(allclose(y, ref, default_tol<T>())) << std::string(c.name) + " n=" + std::to_string(n);
     }
   }
 }
@@ -168,7 +155,7 @@ TEST(Unary, GradCodesMatchFiniteDifferences) {
     unary<double>(g, x.data(), dg.data(), int64_t(x.size()));
     std::vector<double> fd(x.size());
     for (size_t i = 0; i < x.size(); ++i) fd[i] = (fp[i] - fm[i]) / (2 * h);
-    expect_all_close(dg, fd, Tol{1e-8, 1e-6}, "grad code vs finite difference");
+    EXPECT_TRUE(allclose(dg, fd, Tol{1e-8, 1e-6})) << "grad code vs finite difference";
   }
 }
 
@@ -242,7 +229,7 @@ template <class T> void check_binary_all() {
       std::vector<double> ref(n);
       for (int64_t i = 0; i < n; ++i)
         ref[i] = f(double(a[offset_of(i, c.shape, c.sa)]), double(b[offset_of(i, c.shape, c.sb)]));
-      expect_all_close(out, ref, default_tol<T>(), "binary op " + std::to_string(int(op)) + " ndim " + std::to_string(c.shape.size()));
+      EXPECT_TRUE(allclose(out, ref, default_tol<T>())) << "binary op " + std::to_string(int(op)) + " ndim " + std::to_string(c.shape.size());
     }
   }
 }
@@ -520,13 +507,13 @@ template <class T> void check_reduce() {
     const double eps = std::numeric_limits<double>::epsilon();
     reduce_rows<T>(ReduceOp::sum, x.data(), rows, cols, out.data());
     for (int64_t r = 0; r < rows; ++r)
-      ASSERT_TRUE(close(double(out[r]), rs[r], Tol{4 * eps * rabs[r], default_tol<T>().rtol})) << "sum " << shp << " row " << r;
+      ASSERT_TRUE(isclose(double(out[r]), rs[r], Tol{4 * eps * rabs[r], default_tol<T>().rtol})) << "sum " << shp << " row " << r;
     reduce_rows<T>(ReduceOp::max, x.data(), rows, cols, out.data());
-    expect_all_close(out, rmax, Tol{0, 0}, "max " + shp);
+    EXPECT_TRUE(allclose(out, rmax, Tol{0, 0})) << "max " + shp;
     reduce_rows<T>(ReduceOp::min, x.data(), rows, cols, out.data());
-    expect_all_close(out, rmin, Tol{0, 0}, "min " + shp);
+    EXPECT_TRUE(allclose(out, rmin, Tol{0, 0})) << "min " + shp;
     reduce_rows<T>(ReduceOp::logsumexp, x.data(), rows, cols, out.data());
-    expect_all_close(out, rlse, default_tol<T>(), "logsumexp " + shp);
+    EXPECT_TRUE(allclose(out, rlse, default_tol<T>())) << "logsumexp " + shp;
   }
 }
 
@@ -599,7 +586,7 @@ template <class T> void check_reduce_cols() {
     for (int64_t c = 0; c < cols; ++c) {
       long double s = 0, sabs = 0;
       for (int64_t r = 0; r < rows; ++r) { s += x[r * cols + c]; sabs += std::abs((long double)x[r * cols + c]); }
-      ASSERT_TRUE(close(double(out[c]), double(s), Tol{4 * eps * double(sabs), default_tol<T>().rtol}))
+      ASSERT_TRUE(isclose(double(out[c]), double(s), Tol{4 * eps * double(sabs), default_tol<T>().rtol}))
           << "col sum " << shp << " col " << c << ": " << out[c] << " vs " << double(s);
     }
     // Deterministic: the same bits on a second call.
@@ -656,10 +643,9 @@ TEST(FastExp, ExpKernelMatchesStdExp) {
       x.push_back(sign * std::bit_cast<float>(bits));
   std::vector<float> y(x.size());
   unary<float>(UnaryOp::exp, x.data(), y.data(), (int64_t)x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double ref = std::exp(double(x[i]));
-    ASSERT_LE(std::abs(double(y[i]) - ref), 2e-7 * ref) << "x=" << x[i] << " got " << y[i];
-  }
+  std::vector<double> ref(x.size());
+  for (size_t i = 0; i < x.size(); ++i) ref[i] = std::exp(double(x[i]));
+  ASSERT_TRUE(allclose(y, ref, {.atol = 0, .rtol = 2e-7}));
   const float special[] = {INFINITY, -INFINITY, NAN, 89.0f, -110.0f, 0.0f};
   float out[6];
   unary<float>(UnaryOp::exp, special, out, 6);
@@ -694,9 +680,11 @@ TEST(FastExp, KernelsDoNotDependOnLoopSplit) {
   for (UnaryOp op : {UnaryOp::exp, UnaryOp::gelu, UnaryOp::gelu_grad, UnaryOp::sigmoid, UnaryOp::silu}) {
     std::vector<float> y(x.size());
     unary<float>(op, x.data(), y.data(), (int64_t)x.size());
-    if (op == UnaryOp::exp)  // the kernel's loop (AVX-512 with FMA where the CPU has it) is as accurate
-      for (size_t i = 0; i < x.size(); ++i)
-        ASSERT_NEAR(y[i], std::exp(double(x[i])), 2e-7 * std::exp(double(x[i]))) << "x=" << x[i];
+    if (op == UnaryOp::exp) {  // the kernel's loop (AVX-512 with FMA where the CPU has it) is as accurate
+      std::vector<double> ref(x.size());
+      for (size_t i = 0; i < x.size(); ++i) ref[i] = std::exp(double(x[i]));
+      ASSERT_TRUE(allclose(y, ref, {.atol = 0, .rtol = 2e-7}));
+    }
     for (size_t i = 0; i < x.size(); i += 997) {
       float yi;
       unary<float>(op, &x[i], &yi, 1);
@@ -714,11 +702,10 @@ template <class T> void check_unary_grad_mul() {
       std::vector<T> fused(n), d(n);
       unary_grad_mul<T>(op, g.data(), x.data(), fused.data(), n);
       unary<T>(op, x.data(), d.data(), n);
-      for (int64_t i = 0; i < n; ++i) {
-        const double ref = double(g[i]) * double(d[i]);
-        ASSERT_NEAR(double(fused[i]), ref, 4 * std::numeric_limits<T>::epsilon() * (std::abs(ref) + 1e-30))
-            << "op " << int(op) << " n " << n << " i " << i;
-      }
+      std::vector<double> ref(n);
+      for (int64_t i = 0; i < n; ++i) ref[i] = double(g[i]) * double(d[i]);
+      const double eps4 = 4 * std::numeric_limits<T>::epsilon();
+      ASSERT_TRUE(allclose(fused, ref, {.atol = eps4 * 1e-30, .rtol = eps4})) << "op " << int(op) << " n " << n;
     }
   }
 }

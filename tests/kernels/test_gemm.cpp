@@ -1,4 +1,4 @@
-// Tests for every CPU GEMM version (and each ISA flavour this CPU has) against a float64 reference:
+// Tests for every CPU GEMM rung (and each ISA flavour this CPU has) against a float64 reference:
 // odd shapes, the small transformer's shapes, all trans combinations, alpha/beta, padded strides, K = 0.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "tolerance.h"
 
 namespace cpu = nanorlhf::kernels::cpu;
 
@@ -20,14 +21,14 @@ namespace {
 using gemm_fn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float *, int64_t,
                          const float *, int64_t, float, float *, int64_t);
 
-struct version {
+struct rung {
   const char *name;
   gemm_fn fn;
   const char *needs;  // CPU feature for __builtin_cpu_supports, or nullptr
   bool big;           // fast enough for the transformer shapes
 };
 
-const version kVersions[] = {
+const rung kRungs[] = {
     {"naive", cpu::gemm_naive, nullptr, false},
     {"blocked", cpu::gemm_blocked, nullptr, true},
     {"packed", cpu::gemm_packed, nullptr, true},
@@ -45,12 +46,12 @@ bool cpu_has(const char *feature) {
   return false;
 }
 
-// The tolerance policy, written once: |got - ref| <= atol + rtol * |ref|, both growing like sqrt(K)
-// (rounding errors of a K-term float sum behave like a random walk). Inputs are in [-1, 1].
+// Tolerance (tests/tolerance.h's policy, |got - ref| <= atol + rtol * |ref|) with atol and rtol both
+// growing like sqrt(K): rounding errors of a K-term float sum behave like a random walk. Inputs are in
+// [-1, 1].
 bool close(double got, double ref, int64_t K, double eps) {
-  const double s = std::sqrt((double)std::max<int64_t>(K, 1));
-  const double atol = eps * s, rtol = eps * s;
-  return std::fabs(got - ref) <= atol + rtol * std::fabs(ref);
+  const double s = eps * std::sqrt((double)std::max<int64_t>(K, 1));
+  return nr_test::within(got, ref, {.atol = s, .rtol = s});
 }
 constexpr double kEpsF32 = 2e-6, kEpsF64 = 1e-13;
 
@@ -112,7 +113,7 @@ const problem &make_problem(const gemm_case &c) {
   return cache.emplace(key, std::move(p)).first->second;
 }
 
-// Runs one version on one case; checks every element and that the padding of C is untouched.
+// Runs one rung on one case; checks every element and that the padding of C is untouched.
 void check(gemm_fn fn, const gemm_case &c) {
   const problem &p = make_problem(c);
   std::vector<float> C = p.C0;
@@ -166,19 +167,19 @@ using param = std::tuple<int, gemm_case>;
 class GemmTest : public ::testing::TestWithParam<param> {};
 
 TEST_P(GemmTest, MatchesFloat64Reference) {
-  const version &v = kVersions[std::get<0>(GetParam())];
+  const rung &v = kRungs[std::get<0>(GetParam())];
   if (!cpu_has(v.needs)) GTEST_SKIP() << v.name << " needs " << v.needs;
   check(v.fn, std::get<1>(GetParam()));
 }
 
 std::string param_name(const ::testing::TestParamInfo<param> &info) {
-  return std::string(kVersions[std::get<0>(info.param)].name) + "_" + case_name(std::get<1>(info.param));
+  return std::string(kRungs[std::get<0>(info.param)].name) + "_" + case_name(std::get<1>(info.param));
 }
 
 std::vector<param> params(bool big) {
   std::vector<param> out;
-  for (int v = 0; v < (int)std::size(kVersions); ++v)
-    if (!big || kVersions[v].big)
+  for (int v = 0; v < (int)std::size(kRungs); ++v)
+    if (!big || kRungs[v].big)
       for (auto &c : big ? transformer_cases() : all_cases()) out.emplace_back(v, c);
   return out;
 }

@@ -14,32 +14,25 @@
 #include <omp.h>
 #endif
 
+#include "tolerance.h"
 #include "kernels/cpu/nn_kernels.h"
 
 using namespace nanorlhf::kernels::cpu;
 
 namespace {
 
-// Tolerance policy, the one place it is written: |got - ref| <= atol + rtol * |ref|.
+// Tolerances (the policy, |got - ref| <= atol + rtol * |ref|, is tests/tolerance.h's):
 // float kernels against double references: atol 1e-6, rtol 1e-5 (a few float ulps after exp/log);
 // double kernels: atol 1e-12, rtol 1e-10 (row sums of a few thousand terms).
 // Finite differences (central, h = 1e-6, in double) carry O(h^2) truncation and O(eps/h) rounding
 // error, so gradients are compared to them with atol 1e-7, rtol 1e-6.
-struct Tol { double atol, rtol; };
+using nr_test::allclose;
+using nr_test::isclose;
+using nr_test::Tol;
 template <class T> constexpr Tol default_tol() {
   return std::is_same_v<T, float> ? Tol{1e-6, 1e-5} : Tol{1e-12, 1e-10};
 }
 constexpr Tol kFdTol{1e-7, 1e-6};
-
-::testing::AssertionResult close(double got, double ref, Tol tol) {
-  if (std::abs(got - ref) <= tol.atol + tol.rtol * std::abs(ref)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << got << " ref " << ref << " |diff| " << std::abs(got - ref);
-}
-template <class T>
-void expect_all_close(const std::vector<T> &got, const std::vector<double> &ref, Tol tol, const std::string &what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) ASSERT_TRUE(close(double(got[i]), ref[i], tol)) << what << " at " << i;
-}
 
 std::mt19937_64 &rng() {
   static std::mt19937_64 g(4321);
@@ -97,11 +90,11 @@ template <class T> void check_softmax() {
     auto ref = ref_softmax(to_double(x), rows, cols);
     std::vector<T> y(x.size()), ly(x.size());
     softmax_forward<T>(x.data(), y.data(), rows, cols);
-    expect_all_close(y, ref, default_tol<T>(), "softmax " + shp);
+    EXPECT_TRUE(allclose(y, ref, default_tol<T>())) << "softmax " + shp;
     log_softmax_forward<T>(x.data(), ly.data(), rows, cols);
     std::vector<double> lref(ref.size());
     for (size_t i = 0; i < ref.size(); ++i) lref[i] = std::log(ref[i]);
-    expect_all_close(ly, lref, default_tol<T>(), "log_softmax = log(softmax) " + shp);
+    EXPECT_TRUE(allclose(ly, lref, default_tol<T>())) << "log_softmax = log(softmax) " + shp;
     for (int64_t r = 0; r < rows; ++r) {  // property: every row sums to 1
       double s = 0;
       for (int64_t j = 0; j < cols; ++j) s += y[r * cols + j];
@@ -122,9 +115,9 @@ template <class T> void check_softmax() {
         ldref[i] = double(dy[i]) - std::exp(double(ly[i])) * s;
       }
     }
-    expect_all_close(dx, dref, default_tol<T>(), "softmax_backward " + shp);
+    EXPECT_TRUE(allclose(dx, dref, default_tol<T>())) << "softmax_backward " + shp;
     log_softmax_backward<T>(ly.data(), dy.data(), dx.data(), rows, cols);
-    expect_all_close(dx, ldref, default_tol<T>(), "log_softmax_backward " + shp);
+    EXPECT_TRUE(allclose(dx, ldref, default_tol<T>())) << "log_softmax_backward " + shp;
   }
 }
 TEST(Softmax, ForwardBackwardFloat) { check_softmax<float>(); }
@@ -160,7 +153,7 @@ TEST(Softmax, BackwardMatchesFiniteDifferences) {
       softmax_forward<double>(x.data(), y.data(), rows, cols);
       softmax_backward<double>(y.data(), c.data(), dx.data(), rows, cols);
     }
-    expect_all_close(dx, finite_diff(f, x), kFdTol, log_form ? "log_softmax fd" : "softmax fd");
+    EXPECT_TRUE(allclose(dx, finite_diff(f, x), kFdTol)) << (log_form ? "log_softmax fd" : "softmax fd");
   }
 }
 
@@ -189,10 +182,10 @@ template <class T> void check_layer_norm() {
           yref[r * cols + j] = (x[r * cols + j] - mu) * rref[r] * (pw ? double(w[j]) : 1.0) + (pb ? double(b[j]) : 0.0);
       }
       const std::string what = shp + " variant " + std::to_string(variant);
-      expect_all_close(mean, mref, default_tol<T>(), "layer_norm mean " + what);
+      EXPECT_TRUE(allclose(mean, mref, default_tol<T>())) << "layer_norm mean " + what;
       // rstd of a 1-column row is 1/sqrt(eps) ~ 316: relative tolerance carries it
-      expect_all_close(rstd, rref, default_tol<T>(), "layer_norm rstd " + what);
-      expect_all_close(y, yref, Tol{default_tol<T>().atol * 10, default_tol<T>().rtol}, "layer_norm y " + what);
+      EXPECT_TRUE(allclose(rstd, rref, default_tol<T>())) << "layer_norm rstd " + what;
+      EXPECT_TRUE(allclose(y, yref, Tol{default_tol<T>().atol * 10, default_tol<T>().rtol})) << "layer_norm y " + what;
 
       // backward vs the closed form in double, computed from the kernel's saved mean/rstd
       auto dy = rand_vec<T>(rows * cols, -1, 1);
@@ -215,9 +208,9 @@ template <class T> void check_layer_norm() {
       }
       // dx of a row is a difference of O(1) terms times rstd: atol scales with rstd (<= 316 here)
       const Tol t = default_tol<T>();
-      expect_all_close(dx, dxr, Tol{t.atol * 400, t.rtol * 10}, "layer_norm dx " + what);
-      expect_all_close(dw, dwr, Tol{t.atol * rows, t.rtol * 10}, "layer_norm dweight " + what);
-      expect_all_close(db, dbr, Tol{t.atol * rows, t.rtol * 10}, "layer_norm dbias " + what);
+      EXPECT_TRUE(allclose(dx, dxr, Tol{t.atol * 400, t.rtol * 10})) << "layer_norm dx " + what;
+      EXPECT_TRUE(allclose(dw, dwr, Tol{t.atol * rows, t.rtol * 10})) << "layer_norm dweight " + what;
+      EXPECT_TRUE(allclose(db, dbr, Tol{t.atol * rows, t.rtol * 10})) << "layer_norm dbias " + what;
     }
   }
 }
@@ -256,9 +249,9 @@ TEST(LayerNorm, BackwardMatchesFiniteDifferences) {
   std::vector<double> y(x.size()), m(rows), rs(rows), dx(x.size()), dw(cols), db(cols);
   layer_norm_forward<double>(x.data(), w.data(), b.data(), y.data(), m.data(), rs.data(), rows, cols, eps);
   layer_norm_backward<double>(c.data(), x.data(), w.data(), m.data(), rs.data(), dx.data(), dw.data(), db.data(), rows, cols);
-  expect_all_close(dx, finite_diff([&](const std::vector<double> &v) { return loss(v, w, b); }, x), kFdTol, "dx fd");
-  expect_all_close(dw, finite_diff([&](const std::vector<double> &v) { return loss(x, v, b); }, w), kFdTol, "dweight fd");
-  expect_all_close(db, finite_diff([&](const std::vector<double> &v) { return loss(x, w, v); }, b), kFdTol, "dbias fd");
+  EXPECT_TRUE(allclose(dx, finite_diff([&](const std::vector<double> &v) { return loss(v, w, b); }, x), kFdTol)) << "dx fd";
+  EXPECT_TRUE(allclose(dw, finite_diff([&](const std::vector<double> &v) { return loss(x, v, b); }, w), kFdTol)) << "dweight fd";
+  EXPECT_TRUE(allclose(db, finite_diff([&](const std::vector<double> &v) { return loss(x, w, v); }, b), kFdTol)) << "dbias fd";
 }
 
 #ifdef _OPENMP
@@ -307,11 +300,11 @@ template <class T> void check_cross_entropy() {
       for (int64_t j = 0; j < vocab; ++j)
         dref[r * vocab + j] = t[r] == ignore ? 0.0 : dloss[r] * (std::exp(z[r * vocab + j] - lseref[r]) - (j == t[r]));
     }
-    expect_all_close(lse, lseref, default_tol<T>(), "cross_entropy lse " + shp);
-    expect_all_close(loss, lref, Tol{default_tol<T>().atol * 10, default_tol<T>().rtol}, "cross_entropy loss " + shp);
+    EXPECT_TRUE(allclose(lse, lseref, default_tol<T>())) << "cross_entropy lse " + shp;
+    EXPECT_TRUE(allclose(loss, lref, Tol{default_tol<T>().atol * 10, default_tol<T>().rtol})) << "cross_entropy loss " + shp;
     std::vector<T> dz(rows * vocab, T(123));
     cross_entropy_backward<T>(z.data(), t.data(), lse.data(), dloss.data(), dz.data(), rows, vocab, ignore);
-    expect_all_close(dz, dref, default_tol<T>(), "cross_entropy dlogits " + shp);
+    EXPECT_TRUE(allclose(dz, dref, default_tol<T>())) << "cross_entropy dlogits " + shp;
   }
 }
 TEST(CrossEntropy, ForwardBackwardFloat) { check_cross_entropy<float>(); }
@@ -330,7 +323,7 @@ TEST(CrossEntropy, BackwardMatchesFiniteDifferences) {
   std::vector<double> loss(rows), lse(rows), dz(rows * vocab);
   cross_entropy_forward<double>(z.data(), t.data(), loss.data(), lse.data(), rows, vocab, ignore);
   cross_entropy_backward<double>(z.data(), t.data(), lse.data(), dloss.data(), dz.data(), rows, vocab, ignore);
-  expect_all_close(dz, finite_diff(f, z), kFdTol, "cross_entropy fd");
+  EXPECT_TRUE(allclose(dz, finite_diff(f, z), kFdTol)) << "cross_entropy fd";
   for (int64_t j = 0; j < vocab; ++j) EXPECT_EQ(dz[1 * vocab + j], 0.0);  // the ignored row
 }
 
@@ -361,7 +354,7 @@ template <class T> void check_indexing() {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < dim; ++j) dwref[idx[i] * dim + j] += dout[i * dim + j];
   index_add_rows<T>(dout.data(), idx.data(), dw.data(), n, dim);
-  expect_all_close(dw, dwref, Tol{default_tol<T>().atol * 100, default_tol<T>().rtol}, "index_add_rows");
+  EXPECT_TRUE(allclose(dw, dwref, Tol{default_tol<T>().atol * 100, default_tol<T>().rtol})) << "index_add_rows";
 
   const int64_t rows = 37, cols = 19, k = 25;  // k > cols: repeated indices within a row
   auto x = rand_vec<T>(rows * cols, -1, 1);
@@ -378,7 +371,7 @@ template <class T> void check_indexing() {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < k; ++j) dxref[r * cols + gidx[r * k + j]] += gout[r * k + j];
   scatter_add_rows<T>(gout.data(), gidx.data(), dx.data(), rows, cols, k);
-  expect_all_close(dx, dxref, default_tol<T>(), "scatter_add_rows");
+  EXPECT_TRUE(allclose(dx, dxref, default_tol<T>())) << "scatter_add_rows";
 }
 TEST(Indexing, SelectAddGatherScatterFloat) { check_indexing<float>(); }
 TEST(Indexing, SelectAddGatherScatterDouble) { check_indexing<double>(); }
@@ -435,9 +428,9 @@ TEST(AdamW, MatchesDoubleReferenceOverManySteps) {
       pr[i] -= lr * (mh / (std::sqrt(vh) + eps) + wd * pr[i]);
     }
   }
-  expect_all_close(m, mr, Tol{1e-6, 1e-5}, "adamw m");
-  expect_all_close(v, vr, Tol{1e-7, 1e-5}, "adamw v");
-  expect_all_close(p, pr, Tol{1e-6, 1e-5}, "adamw p");
+  EXPECT_TRUE(allclose(m, mr, Tol{1e-6, 1e-5})) << "adamw m";
+  EXPECT_TRUE(allclose(v, vr, Tol{1e-7, 1e-5})) << "adamw v";
+  EXPECT_TRUE(allclose(p, pr, Tol{1e-6, 1e-5})) << "adamw p";
 }
 
 // --- causal attention -----------------------------------------------------------------------
@@ -469,7 +462,7 @@ template <class T> void check_attention() {
         ref[base + i * D + c] = acc;
       }
   }
-  expect_all_close(out, ref, default_tol<T>(), "causal attention");
+  EXPECT_TRUE(allclose(out, ref, default_tol<T>())) << "causal attention";
   // property: the first query sees only the first key, so its output is v[0]
   for (int64_t c = 0; c < D; ++c) EXPECT_EQ(out[c], v[c]);
 }

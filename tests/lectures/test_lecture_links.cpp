@@ -1,5 +1,6 @@
 // Keeps the lectures from rotting: every link of the form [`name`](path#L<line>) in lectures/**/*.md
-// must point at a line of that file that defines or declares `name(`.
+// must point at a line of that file that defines or declares `name(`. After code moves, `make relink`
+// (lectures/relink.sh) re-points them.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -49,10 +50,11 @@ TEST(LectureLinks, EveryCodeLinkPointsAtTheFunctionItNames) {
     SCOPED_TRACE(l.md.string() + ":" + std::to_string(l.md_line) + " -> " + l.target + "#L" + std::to_string(l.line));
     ASSERT_TRUE(fs::exists(target)) << "the linked file does not exist";
     auto lines = read_lines(target);
-    ASSERT_LE(l.line, (int)lines.size()) << "the file has only " << lines.size() << " lines";
+    ASSERT_LE(l.line, (int)lines.size()) << "the file has only " << lines.size() << " lines; run `make relink`";
     std::string name = l.name.substr(l.name.rfind(':') == std::string::npos ? 0 : l.name.rfind(':') + 1);
     EXPECT_NE(lines[l.line - 1].find(name + "("), std::string::npos)
-        << "line " << l.line << " is '" << lines[l.line - 1] << "', not the function " << l.name;
+        << "line " << l.line << " is '" << lines[l.line - 1] << "', not the function " << l.name
+        << "; run `make relink` (lectures/relink.sh) to re-point the links at their functions";
   }
 }
 

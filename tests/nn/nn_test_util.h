@@ -35,12 +35,4 @@ inline Tensor mask_tensor(const std::vector<float> &v, int64_t B, int64_t T) {
   return nanorlhf::from_vector<float>(v, {B, T});
 }
 
-// max |a - b| over all elements (infinite when the sizes differ).
-inline double max_abs_diff(const Tensor &a, const Tensor &b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return x.size() == y.size() ? m : INFINITY;
-}
-
 }  // namespace nr_test

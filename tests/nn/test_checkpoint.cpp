@@ -88,7 +88,7 @@ TEST(Checkpoint, LoadsIntoAModelOfAnotherFloatDtype) {
   Tiny b(4, kFloat64);
   nn::load_checkpoint(tmp / "r", b);
   EXPECT_EQ(b.scale.dtype(), kFloat64);
-  EXPECT_TRUE(allclose(b.scale, a.scale.to_vector<double>(), 0, 0));
+  EXPECT_TRUE(allclose(b.scale, a.scale.to_vector<double>(), {.atol = 0, .rtol = 0}));
 }
 
 TEST(Checkpoint, WrongShapeNamesTheFileTheParameterAndBothShapes) {

@@ -91,17 +91,17 @@ TEST(Linear, InitAndForwardAgainstLoop) {
   double s2 = 0;
   for (double v : w) s2 += v * v;
   EXPECT_NEAR(std::sqrt(s2 / w.size()), 0.02, 0.002);  // GPT-2 init N(0, 0.02)
-  EXPECT_TRUE(allclose(l.bias, std::vector<double>(48, 0.0), 0, 0));
+  EXPECT_TRUE(allclose(l.bias, std::vector<double>(48, 0.0), {.atol = 0, .rtol = 0}));
   { NoGradGuard ng; l.bias.copy_(randn({48})); }
   Tensor x = randn({2, 3, 64});
   Tensor y = l(x);
   ASSERT_EQ(y.shape(), Shape({2, 3, 48}));
-  EXPECT_TRUE(allclose(y, ref_linear(x.to_vector<double>(), 6, l), 1e-4, 1e-5));
+  EXPECT_TRUE(allclose(y, ref_linear(x.to_vector<double>(), 6, l), {.atol = 1e-5, .rtol = 1e-4}));
   Linear nb(5, 4, false);
   EXPECT_FALSE(nb.bias.defined());
   EXPECT_EQ(nb.parameters().size(), 1u);
   Tensor x2 = randn({7, 5});
-  EXPECT_TRUE(allclose(nb(x2), ref_linear(x2.to_vector<double>(), 7, nb), 1e-4, 1e-5));
+  EXPECT_TRUE(allclose(nb(x2), ref_linear(x2.to_vector<double>(), 7, nb), {.atol = 1e-5, .rtol = 1e-4}));
   EXPECT_THROW(l(randn({2, 63})), Error);
 }
 
@@ -124,7 +124,7 @@ TEST(Embedding, ForwardIsRowLookupAndGradcheck) {
   std::vector<double> ref;
   for (int64_t i : {3, 0, 6, 3})
     for (int c = 0; c < 4; ++c) ref.push_back(w[i * 4 + c]);
-  EXPECT_TRUE(allclose(y, ref, 0, 0));
+  EXPECT_TRUE(allclose(y, ref, {.atol = 0, .rtol = 0}));
   to_float64(e);
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &) { return e(idx); }, {e.weight});
   EXPECT_TRUE(r.ok) << r.message;  // row 3 appears twice: its gradient accumulates
@@ -137,7 +137,7 @@ TEST(LayerNormModule, ForwardAndGradcheck) {
   perturb_norms(ln);
   to_float64(ln);
   Tensor x = rand64({2, 3, 6}, -2, 2);
-  EXPECT_TRUE(allclose(ln(x), ref_layer_norm(x.to_vector<double>(), 6, ln), 1e-10, 1e-10));
+  EXPECT_TRUE(allclose(ln(x), ref_layer_norm(x.to_vector<double>(), 6, ln), {.atol = 1e-10, .rtol = 1e-10}));
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &in) { return ln(in[0]); }, {x, ln.weight, ln.bias});
   EXPECT_TRUE(r.ok) << r.message;
 }
@@ -147,7 +147,7 @@ TEST(MLP, ForwardAgainstReferenceAndGradcheck) {
   MLP m(6, 0.0);
   to_float64(m);
   Tensor x = rand64({2, 3, 6});
-  EXPECT_TRUE(allclose(m.forward(x), ref_mlp(m, x.to_vector<double>(), 6), 1e-9, 1e-12));
+  EXPECT_TRUE(allclose(m.forward(x), ref_mlp(m, x.to_vector<double>(), 6), {.atol = 1e-12, .rtol = 1e-9}));
   std::vector<Tensor> in = {x};
   for (auto &p : m.parameters()) in.push_back(p);
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &v) { return m.forward(v[0]); }, in);
@@ -163,7 +163,7 @@ TEST(Attention, ForwardAgainstNaivePerHeadLoop) {
   { NoGradGuard ng; a.qkv->weight.copy_((a.qkv->weight * 20.0).detach()); }
   int64_t B = 2, T = 5;
   Tensor x = rand64({B, T, 8});
-  EXPECT_TRUE(allclose(a.forward(x), ref_attention(a, x.to_vector<double>(), B, T, {}), 1e-9, 1e-12));
+  EXPECT_TRUE(allclose(a.forward(x), ref_attention(a, x.to_vector<double>(), B, T, {}), {.atol = 1e-12, .rtol = 1e-9}));
   // Key padding: row 0 left-padded by two, row 1 has a hole; compare the real query positions.
   std::vector<double> km = {0, 0, 1, 1, 1, 1, 1, 0, 1, 1};
   Tensor y = a.forward(x, from_vector<double>(km, {B, T}).to(kFloat32));
@@ -224,8 +224,10 @@ TEST(Attention, KVCacheMatchesFullRecompute) {
   Tensor inc = cat(parts, 1);
   // Real positions only: pad queries are garbage in both but need not agree.
   auto f = full.to_vector<double>(), g = inc.to_vector<double>(), m = km.to_vector<double>();
+  std::vector<double> got, ref;
   for (int64_t r = 0; r < B * T; ++r)
-    for (int64_t c = 0; c < 8 && m[r]; ++c) EXPECT_NEAR(g[r * 8 + c], f[r * 8 + c], 1e-5);
+    for (int64_t c = 0; c < 8 && m[r]; ++c) got.push_back(g[r * 8 + c]), ref.push_back(f[r * 8 + c]);
+  EXPECT_TRUE(allclose(got, ref, {.atol = 1e-5, .rtol = 0}));
 }
 
 TEST(Block, IsPreLNCompositionAndGradchecks) {
@@ -242,7 +244,7 @@ TEST(Block, IsPreLNCompositionAndGradchecks) {
   for (size_t i = 0; i < h.size(); ++i) h[i] = xv[i] + a[i];
   auto m = ref_mlp(*blk.mlp, ref_layer_norm(h, B * T, *blk.ln2), B * T);
   for (size_t i = 0; i < h.size(); ++i) h[i] += m[i];
-  EXPECT_TRUE(allclose(blk.forward(x), h, 1e-9, 1e-12));
+  EXPECT_TRUE(allclose(blk.forward(x), h, {.atol = 1e-12, .rtol = 1e-9}));
   std::vector<Tensor> in = {x};
   for (auto &p : blk.parameters()) in.push_back(p);
   auto r = autograd::gradcheck([&](const std::vector<Tensor> &v) { return blk.forward(v[0]); }, in);

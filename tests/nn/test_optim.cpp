@@ -45,7 +45,7 @@ TEST(AdamW, BiasCorrectionMakesTheFirstStepLrTimesSign) {
   optim::AdamW opt({p}, {.lr = 0.01});
   set_grad(p, {0.001, -5.0, 100.0});
   opt.step();
-  EXPECT_TRUE(allclose(p, {1.0 - 0.01, 2.0 + 0.01, 3.0 - 0.01}, 0, 1e-7));
+  EXPECT_TRUE(allclose(p, {1.0 - 0.01, 2.0 + 0.01, 3.0 - 0.01}, {.atol = 1e-7, .rtol = 0}));
 }
 
 // Decoupled: a zero gradient still shrinks p by lr * wd * p (Adam with L2 would move each
@@ -56,7 +56,7 @@ TEST(AdamW, WeightDecayIsDecoupled) {
     optim::AdamW opt({p}, {.lr = 0.1, .weight_decay = 0.5});
     set_grad(p, {0.0, 0.0});
     opt.step();
-    EXPECT_TRUE(allclose(p, {1.9, 3.8}, 1e-6, 1e-7));
+    EXPECT_TRUE(allclose(p, {1.9, 3.8}, {.atol = 1e-7, .rtol = 1e-6}));
   }
 }
 
@@ -97,13 +97,13 @@ TEST(ClipGradNorm, ReturnsThePreClipNormAndScalesInPlace) {
     set_grad(b, {12.0});
     double norm = optim::clip_grad_norm_({a, b, c}, 6.5);
     EXPECT_NEAR(norm, 13.0, 1e-6);
-    EXPECT_TRUE(allclose(a.grad(), {1.5, 2.0}, 1e-6));
-    EXPECT_TRUE(allclose(b.grad(), {6.0}, 1e-6));
+    EXPECT_TRUE(allclose(a.grad(), {1.5, 2.0}, {.rtol = 1e-6}));
+    EXPECT_TRUE(allclose(b.grad(), {6.0}, {.rtol = 1e-6}));
     EXPECT_FALSE(c.grad().defined());
     // under the bound: returned, untouched
     norm = optim::clip_grad_norm_({a, b}, 100.0);
     EXPECT_NEAR(norm, 6.5, 1e-5);
-    EXPECT_TRUE(allclose(b.grad(), {6.0}, 1e-6));
+    EXPECT_TRUE(allclose(b.grad(), {6.0}, {.rtol = 1e-6}));
   }
 }
 
@@ -152,7 +152,7 @@ TEST(Optimizers, MinimiseAQuadratic) {
       opt->step();
     }
     EXPECT_LT(loss, 1e-6) << (which ? "SGD" : "AdamW");
-    EXPECT_TRUE(allclose(x, c, 0, 2e-3)) << (which ? "SGD" : "AdamW");
+    EXPECT_TRUE(allclose(x, c, {.atol = 2e-3, .rtol = 0})) << (which ? "SGD" : "AdamW");
   }
 }
 

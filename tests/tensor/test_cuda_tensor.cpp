@@ -1,6 +1,7 @@
 // The engine on CUDA through the Tensor API: every op's forward and gradients on the GPU equal the
 // CPU's to tolerance, the RNG streams agree, devices are never mixed silently, and a few GPT
 // training steps on CUDA match the same steps on the CPU. Skipped without a device.
+#include "cuda_skip.h"
 #include "kernels/cuda/cuda_api.h"
 #include "nn/gpt.h"
 #include "nn/losses.h"
@@ -11,9 +12,6 @@ using namespace nanorlhf;
 using namespace nr_test;
 
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (kernels::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
 
 struct Case {
   const char *name;
@@ -52,7 +50,7 @@ std::vector<Case> cases() {
 class CudaOps : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaOps, ForwardAndGradientsMatchTheCpu) {
-  SKIP_WITHOUT_GPU();
+  NR_SKIP_WITHOUT_CUDA();
   const Case &c = GetParam();
   manual_seed(3);
   std::vector<Tensor> cpu, gpu;
@@ -63,21 +61,21 @@ TEST_P(CudaOps, ForwardAndGradientsMatchTheCpu) {
   }
   Tensor yc = c.fn(cpu), yg = c.fn(gpu);
   ASSERT_TRUE(yg.is_cuda());
-  EXPECT_TRUE(allclose(yg, yc.to_vector<double>(), 1e-4, 1e-5)) << c.name << " forward";
+  EXPECT_TRUE(allclose(yg, yc.to_vector<double>(), {.atol = 1e-5, .rtol = 1e-4})) << c.name << " forward";
   Tensor w = randn(yc.shape());
   (yc * w).sum().backward();
   (yg * w.cuda()).sum().backward();
   for (size_t i = 0; i < cpu.size(); ++i) {
     ASSERT_TRUE(gpu[i].grad().defined()) << c.name << " input " << i;
     EXPECT_TRUE(gpu[i].grad().is_cuda());
-    EXPECT_TRUE(allclose(gpu[i].grad(), cpu[i].grad().to_vector<double>(), 1e-4, 1e-5)) << c.name << " grad " << i;
+    EXPECT_TRUE(allclose(gpu[i].grad(), cpu[i].grad().to_vector<double>(), {.atol = 1e-5, .rtol = 1e-4})) << c.name << " grad " << i;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, CudaOps, ::testing::ValuesIn(cases()), [](const auto &i) { return std::string(i.param.name); });
 
 TEST(CudaTensor, RandomStreamsEqualTheCpu) {
-  SKIP_WITHOUT_GPU();
+  NR_SKIP_WITHOUT_CUDA();
   manual_seed(9);
   Tensor a = rand({1001});
   manual_seed(9);
@@ -86,7 +84,7 @@ TEST(CudaTensor, RandomStreamsEqualTheCpu) {
 }
 
 TEST(CudaTensor, MixingDevicesIsAClearError) {
-  SKIP_WITHOUT_GPU();
+  NR_SKIP_WITHOUT_CUDA();
   Tensor a = ones({2}), b = ones({2}).cuda();
   try {
     (void)(a + b);
@@ -97,7 +95,7 @@ TEST(CudaTensor, MixingDevicesIsAClearError) {
 }
 
 TEST(CudaTensor, GptTrainingStepsMatchTheCpu) {
-  SKIP_WITHOUT_GPU();
+  NR_SKIP_WITHOUT_CUDA();
   nn::GPTConfig cfg{.vocab = 64, .ctx = 16, .d_model = 32, .n_layer = 2, .n_head = 4};
   manual_seed(1);
   nn::GPT cpu_model(cfg);
@@ -110,7 +108,7 @@ TEST(CudaTensor, GptTrainingStepsMatchTheCpu) {
   for (int step = 0; step < 3; ++step) {
     Tensor lc = nn::masked_next_token_loss(cpu_model(ids), ids, mask);
     Tensor lg = nn::masked_next_token_loss(gpu_model(ids.cuda()), ids.cuda(), mask.cuda());
-    EXPECT_NEAR(lg.item(), lc.item(), 1e-4 * std::abs(lc.item())) << "step " << step;
+    EXPECT_TRUE(isclose(lg.item(), lc.item(), {.atol = 0, .rtol = 1e-4})) << "step " << step;
     oc.zero_grad(); og.zero_grad();
     lc.backward(); lg.backward();
     oc.step(); og.step();

@@ -1,6 +1,6 @@
 // Error checks for the GEMM ladder on top of kernels/cuda/check.h (CUDA_CHECK, CUDA_LAUNCH_CHECK):
 // cuBLAS status checks and argument requirements, all throwing std::runtime_error with the call, file
-// and line. Private to kernels/cuda/gemm and kernels/cuda/gemm_train.cu.
+// and line. Private to kernels/cuda/gemm/.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

@@ -1,4 +1,4 @@
-// Assignment 02_blocked_gemm: a cache-blocked CPU GEMM (version 2 of the GEMM ladder). The contract
+// Assignment 02_blocked_gemm: a cache-blocked CPU GEMM (rung 2 of the CPU GEMM ladder). The contract
 // is kernels/cpu/gemm.h; README.md has the equation, the layouts and hints.
 // Write the body between the BEGIN/END YOUR SOLUTION markers and leave the rest as it is.
 // Grade it with: make grade ASSIGNMENT=02_blocked_gemm
