@@ -207,13 +207,21 @@ std::vector<PreferencePair> read_preference_pairs(const std::string& path, const
   return pairs;
 }
 
-void write_jsonl(const std::string& path, const std::vector<json>& records) {
+namespace {
+template <class Json>
+void write_records(const std::string& path, const std::vector<Json>& records) {
   std::string text;
   for (const auto& r : records) {
-    text += r.dump(-1, ' ', false, json::error_handler_t::replace);
+    text += r.dump(-1, ' ', false, Json::error_handler_t::replace);
     text += '\n';
   }
   nn::write_file_atomic(path, text);
+}
+}  // namespace
+
+void write_jsonl(const std::string& path, const std::vector<json>& records) { write_records(path, records); }
+void write_ordered_jsonl(const std::string& path, const std::vector<nlohmann::ordered_json>& records) {
+  write_records(path, records);
 }
 
 TokenBatch pad_batch(const std::vector<std::vector<int64_t>>& seqs, const std::vector<std::vector<float>>& loss_masks,

@@ -2,7 +2,6 @@
 // prompts, preferences), padding into row-major batches, SFT loss masks, and a portable seeded shuffle.
 #pragma once
 
-#include <concepts>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -10,7 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/atomic_file.h"
 #include "nn/tokenizer.h"
 
 namespace nanorlhf::rlhf {
@@ -65,17 +63,8 @@ std::vector<std::pair<int64_t, nlohmann::json>> read_jsonl(const std::string& pa
 // can end mid-character) is written as U+FFFD rather than failing the write.
 void write_jsonl(const std::string& path, const std::vector<nlohmann::json>& records);
 // The same for records that keep their keys in insertion order ("prompt" before "completion"), as
-// the world's files do; the same bytes per line otherwise.
-template <class Json>
-  requires std::same_as<Json, nlohmann::ordered_json>
-void write_jsonl(const std::string& path, const std::vector<Json>& records) {
-  std::string text;
-  for (const auto& r : records) {
-    text += r.dump(-1, ' ', false, Json::error_handler_t::replace);
-    text += '\n';
-  }
-  nn::write_file_atomic(path, text);
-}
+// the world's files do.
+void write_ordered_jsonl(const std::string& path, const std::vector<nlohmann::ordered_json>& records);
 
 // A padded batch, row-major [batch, seq]. attention_mask is 1 on real tokens, 0 on padding;
 // loss_mask[b][t] = 1 when token t is a training target (the trainer shifts: position t-1 predicts t).

@@ -169,6 +169,14 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   return res;
 }
 
+std::map<std::string, double> eval_metrics(const EvalResult &r) {
+  return {{"eval/oracle_reward", r.oracle_reward}, {"eval/ref_oracle_reward", r.ref_oracle_reward},
+          {"eval/win_rate_vs_sft", r.win_rate},    {"eval/win_rate_se", r.win_rate_se},
+          {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
+          {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
+          {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+}
+
 std::string side_by_side(const EvalResult &r, int64_t n) {
   std::string s;
   for (int64_t i = 0; i < std::min<int64_t>(n, (int64_t)r.rows.size()); ++i) {
@@ -224,18 +232,8 @@ EvalResult run_evaluate(const EvalConfig &cfg) {
 
   RunDir run(cfg.out);
   run.write_config(eval_options().resolved(cfg));
-  json m = {{"step", 0},
-            {"eval/oracle_reward", r.oracle_reward},
-            {"eval/ref_oracle_reward", r.ref_oracle_reward},
-            {"eval/win_rate_vs_sft", r.win_rate},
-            {"eval/win_rate_se", r.win_rate_se},
-            {"eval/kl_to_ref", r.kl_to_ref},
-            {"eval/response_length", r.response_length},
-            {"eval/finished", r.finished},
-            {"eval/helpful", r.helpful},
-            {"eval/honest", r.honest},
-            {"eval/harmless", r.harmless},
-            {"eval/prompts", (int64_t)r.rows.size()}};
+  json m = {{"step", 0}, {"eval/prompts", (int64_t)r.rows.size()}};
+  for (const auto &[k, v] : eval_metrics(r)) m[k] = v;
   run.log_metrics(m);
   json summary = m;
   summary.erase("step");

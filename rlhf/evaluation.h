@@ -2,6 +2,7 @@
 // reward, win rate vs SFT, KL to the reference, response length, and side-by-side samples.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
 // Standard error of the mean of x whose draws come in clusters (cluster[i] names x[i]'s): the
 // win rate's, with the draws of one held-out prompt as one cluster. NaN for a single cluster.
 double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x);
+
+// The result as TRL-style eval/ metrics: eval/oracle_reward, eval/ref_oracle_reward,
+// eval/win_rate_vs_sft, eval/win_rate_se, eval/kl_to_ref, eval/response_length, eval/finished,
+// eval/helpful, eval/honest, eval/harmless.
+std::map<std::string, double> eval_metrics(const EvalResult &r);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
 std::string side_by_side(const EvalResult &r, int64_t n);

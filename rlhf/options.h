@@ -8,6 +8,7 @@
 //    .add("loss_type", &DPOOptions::loss_type, "the loss", {}, {"sigmoid", "ipo"});
 //   Config c(t.schema());  ...  DPOOptions o = t.read(c);   // read() calls o.validate() if it has one
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "rlhf/config.h"
+#include "tensor/error.h"
 
 namespace nanorlhf::rlhf {
 
@@ -97,6 +99,29 @@ class OptionTable {
     return t;
   }
 
+  // The same checks on options built in code (a trainer's constructor): every key's range and
+  // choices, then T::validate(). Errors read "<who>: <key> must be > 0, got 0".
+  void check(const T &t, const std::string &who) const {
+    for (const auto &e : entries_) {
+      const ConfigKey &k = e.key;
+      const nlohmann::json v = e.get(t);
+      auto fail = [&](const std::string &what) { throw Error(who + ": " + k.name + " " + what); };
+      if (v.is_number() && (k.min || k.max)) {
+        const double x = v.get<double>();
+        if (k.min && (k.min_exclusive ? !(x > *k.min) : !(x >= *k.min)))
+          fail("must be " + std::string(k.min_exclusive ? "> " : ">= ") + number(*k.min) + ", got " + v.dump());
+        if (k.max && !(x <= *k.max)) fail("must be <= " + number(*k.max) + ", got " + v.dump());
+      }
+      if (v.is_string() && !k.choices.empty() &&
+          std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
+        std::string valid;
+        for (const auto &c : k.choices) valid += (valid.empty() ? "" : ", ") + c;
+        throw Error(who + ": unknown " + k.name + " '" + v.get<std::string>() + "'; valid: " + valid);
+      }
+    }
+    if constexpr (requires { t.validate(); }) t.validate();
+  }
+
   // t as a nested config ({"model": {"ctx": 96}, ...}): what a run directory's config.json holds.
   nlohmann::json resolved(const T &t) const {
     nlohmann::json out = nlohmann::json::object();
@@ -124,6 +149,11 @@ class OptionTable {
     throw std::invalid_argument("option table: no key '" + name + "'");
   }
 
+  static std::string number(double v) {
+    std::string s = nlohmann::json(v).dump();
+    if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+    return s;
+  }
   template <class V>
   static nlohmann::json to_json(const V &v) {
     if constexpr (std::is_same_v<V, bool> || std::is_same_v<V, std::string>) return v;

@@ -111,15 +111,7 @@ Metrics PolicyRun::evaluate(int64_t step) {
   Metrics m;
   if (!oracle_ || eval_prompts_.empty()) return m;
   EvalResult r = rlhf::evaluate(*sft.model, *ref, sft.tokenizer, *oracle_, eval_prompts_, options.eval);
-  m["eval/oracle_reward"] = r.oracle_reward;
-  m["eval/ref_oracle_reward"] = r.ref_oracle_reward;
-  m["eval/win_rate_vs_sft"] = r.win_rate;
-  m["eval/kl_to_ref"] = r.kl_to_ref;
-  m["eval/response_length"] = r.response_length;
-  m["eval/finished"] = r.finished;
-  m["eval/helpful"] = r.helpful;
-  m["eval/honest"] = r.honest;
-  m["eval/harmless"] = r.harmless;
+  m = eval_metrics(r);
   nlohmann::json rec = {{"step", step}};
   for (auto &[k, v] : m) rec[k] = v;
   run_->log_metrics(rec);

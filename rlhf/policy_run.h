@@ -98,4 +98,17 @@ class PolicyRun {
   bool quiet_;
 };
 
+// The run of a trainer whose step takes a batch of prompts (REINFORCE, PPO, RAFT): config.json,
+// then cfg.loop.steps iterations of tr.step(the next batch_size prompts) in the training loop
+// with the oracle evaluation every eval_every, then the final evaluation and the checkpoint.
+template <class Trainer, class T>
+Metrics train_on_prompts(PolicyRun &run, Trainer &tr, const T &cfg, const OptionTable<T> &options,
+                         const std::string &headline) {
+  RunDir &dir = run.begin(options.resolved(cfg));
+  run_training_loop(run.loop(cfg.loop, headline), dir,
+                    [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
+                    [&](int64_t step) { run.evaluate(step); });
+  return run.finish(cfg.loop.steps);
+}
+
 }  // namespace nanorlhf::rlhf

@@ -18,16 +18,8 @@ const std::vector<std::string> &dpo_loss_types() {
 }
 
 void DPOConfig::validate() const {
-  NR_CHECK(std::find(dpo_loss_types().begin(), dpo_loss_types().end(), loss_type) != dpo_loss_types().end(),
-           "dpo: unknown loss_type '{}'; valid: {}", loss_type, fmt::join(dpo_loss_types(), ", "));
-  NR_CHECK(beta > 0, "dpo: beta must be > 0, got {}", beta);
-  NR_CHECK(label_smoothing >= 0 && label_smoothing < 0.5, "dpo: label_smoothing must be in [0, 0.5), got {}",
-           label_smoothing);
   NR_CHECK(label_smoothing == 0 || loss_type == "sigmoid",
            "dpo: label_smoothing (cDPO) applies to loss_type sigmoid only, got loss_type '{}'", loss_type);
-  NR_CHECK(batch_size >= 1, "dpo: batch_size must be >= 1, got {}", batch_size);
-  NR_CHECK(rpo_alpha >= 0, "dpo: rpo_alpha must be >= 0, got {}", rpo_alpha);
-  optim.validate();
 }
 
 const OptionTable<DPOConfig> &dpo_options() {
@@ -96,7 +88,7 @@ DPOTrainer::DPOTrainer(nn::GPT &policy, const nn::GPT *ref, std::vector<Preferen
     : policy_(policy),
       pairs_(non_empty(std::move(pairs))),
       pad_id_(pad_id),
-      o_((opts.validate(), std::move(opts))),
+      o_((dpo_options().check(opts, "dpo"), std::move(opts))),
       total_steps_(o_.loop.steps > 0 ? o_.loop.steps : o_.epochs * steps_per_epoch()),
       opt_(policy, o_.optim, total_steps_) {
   NR_CHECK(ref != nullptr || o_.loss_type == "simpo", "dpo: loss_type '{}' needs a reference model", o_.loss_type);

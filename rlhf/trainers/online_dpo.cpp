@@ -9,12 +9,7 @@
 
 namespace nanorlhf::rlhf {
 
-void OnlineDPOConfig::validate() const {
-  NR_CHECK(k >= 2, "online_dpo: k must be >= 2, got {}", k);
-  NR_CHECK(dpo.loss_type != "simpo", "online_dpo: use a loss with a reference (sigmoid, ipo, hinge), not simpo");
-  dpo.validate();
-  optim.validate();
-}
+void OnlineDPOConfig::validate() const { dpo.validate(); }
 
 const OptionTable<OnlineDPOConfig> &online_dpo_options() {
   using O = OnlineDPOConfig;
@@ -75,7 +70,7 @@ std::vector<PreferencePair> best_worst_pairs(const Rollout &r, int64_t k, const 
 
 Metrics online_dpo_round(nn::GPT &policy, const RewardFn &reward, const nn::Tokenizer &tok,
                          const std::vector<std::string> &prompts, const OnlineDPOConfig &o, int64_t round) {
-  o.validate();
+  online_dpo_options().check(o, "online_dpo");
   // 1. K responses per prompt from the current model, scored; 2. best against worst.
   Rollout r = rollout(policy, tok, prompts, o.k, o.sampling, iteration_seed(o.seed, (uint64_t)round), reward);
   std::vector<PreferencePair> pairs = best_worst_pairs(r, o.k, tok);

@@ -14,16 +14,6 @@ namespace nanorlhf::rlhf {
 void PPOConfig::validate() const {
   NR_CHECK(num_mini_batches <= batch_size, "ppo: num_mini_batches ({}) must be <= batch_size ({})", num_mini_batches,
            batch_size);
-  NR_CHECK(beta >= 0, "ppo: beta must be >= 0, got {}", beta);
-  NR_CHECK(cliprange > 0, "ppo: cliprange must be > 0, got {}", cliprange);
-  NR_CHECK(cliprange_value > 0, "ppo: cliprange_value must be > 0, got {}", cliprange_value);
-  NR_CHECK(vf_coef >= 0, "ppo: vf_coef must be >= 0, got {}", vf_coef);
-  NR_CHECK(ppo_epochs >= 1, "ppo: ppo_epochs must be >= 1, got {}", ppo_epochs);
-  NR_CHECK(gamma >= 0 && gamma <= 1 && lam >= 0 && lam <= 1, "ppo: gamma ({}) and lam ({}) must be in [0, 1]", gamma,
-           lam);
-  NR_CHECK(sampling.temperature > 0, "ppo: temperature must be > 0, got {}", sampling.temperature);
-  NR_CHECK(!adaptive_kl || target_kl > 0, "ppo: target_kl must be > 0 with adaptive_kl, got {}", target_kl);
-  optim.validate();
 }
 
 const OptionTable<PPOConfig> &ppo_options() {
@@ -69,7 +59,7 @@ PPOTrainer::PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &val
       value_(value),
       reward_(std::move(reward)),
       tok_(tok),
-      o_((opts.validate(), std::move(opts))),
+      o_((ppo_options().check(opts, "ppo"), std::move(opts))),
       policy_opt_(policy, o_.optim, gradient_steps(o_)),
       value_opt_(value, o_.optim, gradient_steps(o_)),
       beta_(o_.beta) {
@@ -190,11 +180,7 @@ Metrics run_ppo(const PPOConfig &cfg, bool quiet) {
   value->requires_grad_(true);
   value->eval();
   PPOTrainer tr(*run.sft.model, *run.ref, *value, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
-  RunDir &dir = run.begin(ppo_options().resolved(cfg));
-  run_training_loop(run.loop(cfg.loop, "objective/rlhf_reward"), dir,
-                    [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
-                    [&](int64_t step) { run.evaluate(step); });
-  return run.finish(cfg.loop.steps);
+  return train_on_prompts(run, tr, cfg, ppo_options(), "objective/rlhf_reward");
 }
 
 }  // namespace nanorlhf::rlhf

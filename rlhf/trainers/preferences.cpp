@@ -24,7 +24,6 @@ void PreferencesConfig::validate() const {
   NR_CHECK(mix_k < k, "preferences: mix_k ({}) must be less than k ({})", mix_k, k);
   NR_CHECK((mix_k > 0) == !mix_policy.empty(), "preferences: mix_policy and mix_k > 0 go together (got '{}', {})",
            mix_policy, mix_k);
-  Device::parse(device);
 }
 
 const OptionTable<PreferencesConfig> &preferences_options() {
@@ -57,7 +56,7 @@ const OptionTable<PreferencesConfig> &preferences_options() {
 }
 
 PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
-  cfg.validate();
+  preferences_options().check(cfg, "preferences");
   const Device dev = Device::parse(cfg.device);
   const int64_t K = cfg.k, per_prompt = cfg.pairs_per_prompt;
   const uint64_t seed = cfg.seed;

@@ -10,14 +10,6 @@
 
 namespace nanorlhf::rlhf {
 
-void RaftConfig::validate() const {
-  NR_CHECK(k >= 2, "raft: k must be >= 2 (the best of k), got {}", k);
-  NR_CHECK(sft_epochs >= 1 && minibatch_size >= 1, "raft: sft_epochs ({}) and minibatch_size ({}) must be >= 1",
-           sft_epochs, minibatch_size);
-  NR_CHECK(sampling.temperature > 0, "raft: temperature must be > 0, got {}", sampling.temperature);
-  optim.validate();
-}
-
 const OptionTable<RaftConfig> &raft_options() {
   using O = RaftConfig;
   static const OptionTable<O> t = [] {
@@ -42,7 +34,7 @@ RaftTrainer::RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, c
       ref_(ref),
       reward_(std::move(reward)),
       tok_(tok),
-      o_((opts.validate(), std::move(opts))),
+      o_((raft_options().check(opts, "raft"), std::move(opts))),
       opt_(policy, o_.optim, gradient_steps(o_)) {}
 
 Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
@@ -105,11 +97,7 @@ Metrics run_raft(const RaftConfig &cfg, bool quiet) {
   PolicyRun run("raft", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
   NR_CHECK(run.rm, "raft: reward_model is empty; RAFT ranks by the learned reward");
   RaftTrainer tr(*run.sft.model, *run.ref, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
-  RunDir &dir = run.begin(raft_options().resolved(cfg));
-  run_training_loop(run.loop(cfg.loop, "raft/kept_scores"), dir,
-                    [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
-                    [&](int64_t step) { run.evaluate(step); });
-  return run.finish(cfg.loop.steps);
+  return train_on_prompts(run, tr, cfg, raft_options(), "raft/kept_scores");
 }
 
 }  // namespace nanorlhf::rlhf

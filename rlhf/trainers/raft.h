@@ -24,7 +24,6 @@ struct RaftConfig {
   std::string device = "cpu";
   LoopOptions loop{.steps = 20, .log_every = 1};
   optim::OptimConfig optim = policy_optim(3e-5);
-  void validate() const;
 };
 const OptionTable<RaftConfig> &raft_options();
 

@@ -9,15 +9,6 @@
 
 namespace nanorlhf::rlhf {
 
-void ReinforceConfig::validate() const {
-  NR_CHECK(beta >= 0, "reinforce: beta must be >= 0, got {}", beta);
-  NR_CHECK(rloo_k >= 1, "reinforce: rloo_k must be >= 1, got {}", rloo_k);
-  NR_CHECK(sampling.temperature > 0, "reinforce: temperature must be > 0, got {}", sampling.temperature);
-  NR_CHECK(baseline_decay >= 0 && baseline_decay < 1, "reinforce: baseline_decay must be in [0, 1), got {}",
-           baseline_decay);
-  optim.validate();
-}
-
 const OptionTable<ReinforceConfig> &reinforce_options() {
   using O = ReinforceConfig;
   static const OptionTable<O> t = [] {
@@ -36,7 +27,7 @@ ReinforceTrainer::ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn
       ref_(ref),
       reward_(std::move(reward)),
       tok_(tok),
-      o_((opts.validate(), std::move(opts))),
+      o_((reinforce_options().check(opts, "reinforce"), std::move(opts))),
       opt_(policy, o_.optim, o_.loop.steps) {}  // one gradient step per iteration
 
 Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
@@ -103,11 +94,7 @@ Metrics run_reinforce(const ReinforceConfig &cfg, bool quiet) {
   PolicyRun run("reinforce", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
   NR_CHECK(run.rm, "reinforce: reward_model is empty; REINFORCE trains on the learned reward");
   ReinforceTrainer tr(*run.sft.model, *run.ref, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
-  RunDir &dir = run.begin(reinforce_options().resolved(cfg));
-  run_training_loop(run.loop(cfg.loop, "objective/rlhf_reward"), dir,
-                    [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
-                    [&](int64_t step) { run.evaluate(step); });
-  return run.finish(cfg.loop.steps);
+  return train_on_prompts(run, tr, cfg, reinforce_options(), "objective/rlhf_reward");
 }
 
 }  // namespace nanorlhf::rlhf

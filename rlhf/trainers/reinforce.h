@@ -23,7 +23,6 @@ struct ReinforceConfig {
   std::string device = "cpu";
   LoopOptions loop{.steps = 40, .log_every = 1};
   optim::OptimConfig optim = policy_optim(3e-5);
-  void validate() const;
 };
 const OptionTable<ReinforceConfig> &reinforce_options();
 

@@ -126,7 +126,7 @@ void write_world(const World& w, const std::string& dir) {
   fs::create_directories(dir);
   std::vector<json> rows;
   for (const auto& t : w.pretrain) rows.push_back({{"text", t}});
-  write_jsonl(file_in(dir, "pretrain.jsonl"), rows);
+  write_ordered_jsonl(file_in(dir, "pretrain.jsonl"), rows);
 
   rows.clear();
   for (const auto& msgs : w.sft) {
@@ -138,12 +138,12 @@ void write_world(const World& w, const std::string& dir) {
       rows.push_back({{"messages", m}});
     }
   }
-  write_jsonl(file_in(dir, "sft.jsonl"), rows);
+  write_ordered_jsonl(file_in(dir, "sft.jsonl"), rows);
 
   for (auto [name, list] : {std::pair{"prompts.jsonl", &w.prompts}, std::pair{"eval_prompts.jsonl", &w.eval_prompts}}) {
     rows.clear();
     for (const auto& p : *list) rows.push_back({{"prompt", p}});
-    write_jsonl(file_in(dir, name), rows);
+    write_ordered_jsonl(file_in(dir, name), rows);
   }
   json world = {{"format", "nanorlhf-world"}, {"version", 1}, {"config", config_to_json(w.config)}, {"kb", kb_to_json(w.kb)}};
   nn::write_file_atomic(file_in(dir, "world.json"), world.dump(1) + "\n");
