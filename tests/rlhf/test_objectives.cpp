@@ -26,7 +26,7 @@ TEST(Objectives, BradleyTerry) {
   EXPECT_NEAR(bradley_terry_loss(rw, rl).item(), want, 1e-6);
   // margin m = 0.5 shifts the logit: -(log s(0.5) + log s(-1.5)) / 2
   EXPECT_NEAR(bradley_terry_loss(rw, rl, 0.5).item(), -(std::log(sig(0.5)) + std::log(sig(-1.5))) / 2, 1e-6);
-  EXPECT_TRUE(allclose(bradley_terry_probability(rw, rl), {sig(1), sig(-1)}, 1e-6));
+  EXPECT_TRUE(allclose(bradley_terry_probability(rw, rl), {sig(1), sig(-1)}, {.atol = 1e-6, .rtol = 1e-6}));
   // Stable for big gaps: no inf/nan.
   EXPECT_NEAR(bradley_terry_loss(tensor({-100}), tensor({100})).item(), 200, 1e-3);
   // gradient d/dr_w = -(1 - s(r_w - r_l)) / B
@@ -40,9 +40,11 @@ TEST(Objectives, KlPenalizedRewardsPutTheScoreOnTheLastResponseToken) {
   // row 1: logp - ref = [1, 1, 1], mask [1,1,1] -> [-0.1, -0.1, -0.1 - 2]
   Tensor lp = from_vector<float>({0.5, -1, 2, 1, 1, 1}, {2, 3}), ref = zeros({2, 3});
   Tensor m = from_vector<float>({1, 1, 0, 1, 1, 1}, {2, 3}), score = tensor({3, -2});
-  EXPECT_TRUE(allclose(kl_penalized_rewards(score, lp, ref, m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1}, 1e-6, 1e-6));
+  EXPECT_TRUE(allclose(kl_penalized_rewards(score, lp, ref, m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1},
+                       {.atol = 1e-6, .rtol = 1e-6}));
   // sequence form: R = score - beta (logp - ref)
-  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), tensor({-3, -1}), tensor({-4, -1}), 0.5), {0.5, 2}, 1e-6));
+  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), tensor({-3, -1}), tensor({-4, -1}), 0.5), {0.5, 2},
+                       {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, AdaptiveKlController) {
@@ -78,7 +80,7 @@ TEST(Objectives, ReinforceAndRloo) {
   loss.backward();
   EXPECT_TRUE(allclose(lp.grad(), {0.5, -0.5}));  // d/dlogp_i = -(R_i - b_i)/B
   // RLOO with k = 3: [1, 2, 6] -> mean 3; A = 1.5 * [-2, -1, 3]
-  EXPECT_TRUE(allclose(rloo_advantages(tensor({1, 2, 6}), 3), {-3, -1.5, 4.5}, 1e-6));
+  EXPECT_TRUE(allclose(rloo_advantages(tensor({1, 2, 6}), 3), {-3, -1.5, 4.5}, {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, GaeByHand) {
@@ -87,21 +89,21 @@ TEST(Objectives, GaeByHand) {
   // A_2 = 0.5, A_1 = 0 + 0.5 * 0.5 = 0.25, A_0 = 0 + 0.5 * 0.25 = 0.125; R = A + V
   Tensor r = from_vector<float>({0, 0, 1}, {1, 3}), v = from_vector<float>({0.5, 0.5, 0.5}, {1, 3}), m = ones({1, 3});
   auto g = gae(r, v, m, 1.0, 0.5);
-  EXPECT_TRUE(allclose(g.advantages, {0.125, 0.25, 0.5}, 1e-6));
-  EXPECT_TRUE(allclose(g.returns, {0.625, 0.75, 1.0}, 1e-6));
+  EXPECT_TRUE(allclose(g.advantages, {0.125, 0.25, 0.5}, {.atol = 1e-6, .rtol = 1e-6}));
+  EXPECT_TRUE(allclose(g.returns, {0.625, 0.75, 1.0}, {.atol = 1e-6, .rtol = 1e-6}));
   // Padding after the response: V = 0 there and it never leaks back.
   Tensor r2 = from_vector<float>({0, 1, 9}, {1, 3}), v2 = from_vector<float>({0.5, 0.5, 7}, {1, 3});
   Tensor m2 = from_vector<float>({1, 1, 0}, {1, 3});
   auto g2 = gae(r2, v2, m2, 1.0, 1.0);  // delta = [0, 0.5]; A = [0.5, 0.5]
-  EXPECT_TRUE(allclose(g2.advantages, {0.5, 0.5, 0}, 1e-6));
+  EXPECT_TRUE(allclose(g2.advantages, {0.5, 0.5, 0}, {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, MaskedWhiten) {
   Tensor x = from_vector<float>({1, 2, 3, 100}, {1, 4}), m = from_vector<float>({1, 1, 1, 0}, {1, 4});
   // over [1, 2, 3]: mean 2, biased var 2/3
   double s = 1 / std::sqrt(2.0 / 3 + 1e-8);
-  EXPECT_TRUE(allclose(masked_whiten(x, m), {-s, 0, s, 0}, 1e-5));
-  EXPECT_TRUE(allclose(masked_whiten(x, m, false), {2 - s, 2, 2 + s, 0}, 1e-5));
+  EXPECT_TRUE(allclose(masked_whiten(x, m), {-s, 0, s, 0}, {.atol = 1e-6, .rtol = 1e-5}));
+  EXPECT_TRUE(allclose(masked_whiten(x, m, false), {2 - s, 2, 2 + s, 0}, {.atol = 1e-6, .rtol = 1e-5}));
 }
 
 TEST(Objectives, PpoPolicyLossClipsAndIsExactOnTheFirstMinibatch) {
@@ -121,7 +123,7 @@ TEST(Objectives, PpoPolicyLossClipsAndIsExactOnTheFirstMinibatch) {
   // gradient flows only through the unclipped term
   Tensor p = tensor({0.5, 0.5}, {.requires_grad = true});
   ppo_policy_loss(p, old_lp, tensor({1, -1}), ones({2}), 0.2).loss.backward();
-  EXPECT_TRUE(allclose(p.grad(), {0, std::exp(0.5) / 2}, 1e-5));
+  EXPECT_TRUE(allclose(p.grad(), {0, std::exp(0.5) / 2}, {.atol = 1e-6, .rtol = 1e-5}));
 }
 
 TEST(Objectives, PpoValueLossClips) {
@@ -135,7 +137,8 @@ TEST(Objectives, PpoValueLossClips) {
 }
 
 TEST(Objectives, EntropyOfUniformIsLogV) {
-  EXPECT_TRUE(allclose(entropy_from_logits(zeros({2, 8})), {std::log(8.0), std::log(8.0)}, 1e-6));
+  EXPECT_TRUE(allclose(entropy_from_logits(zeros({2, 8})), {std::log(8.0), std::log(8.0)},
+                       {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, DpoAndFamily) {
@@ -173,8 +176,10 @@ TEST(Objectives, RpoNllIsTheChosenAnswersMeanPerTokenNll) {
 TEST(Objectives, MissingEosPenaltyLowersOnlyUnfinishedRows) {
   // scores [2, -0.5, 1], finished [yes, no, no], penalty 1 -> [2, -1.5, 0]
   Tensor s = tensor({2, -0.5, 1});
-  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 1.0), {2, -1.5, 0}, 1e-6));
-  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 0.0), {2, -0.5, 1}, 1e-6));
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 1.0), {2, -1.5, 0},
+                       {.atol = 1e-6, .rtol = 1e-6}));
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 0.0), {2, -0.5, 1},
+                       {.atol = 1e-6, .rtol = 1e-6}));
   EXPECT_THROW(apply_missing_eos_penalty(s, {true}, 1.0), Error);
   EXPECT_THROW(apply_missing_eos_penalty(s, {true, true, true}, -1.0), Error);
 }
