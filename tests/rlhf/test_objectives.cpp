@@ -40,10 +40,15 @@ TEST(Objectives, KlPenalizedRewardsPutTheScoreOnTheLastResponseToken) {
   // row 1: logp - ref = [1, 1, 1], mask [1,1,1] -> [-0.1, -0.1, -0.1 - 2]
   Tensor lp = from_vector<float>({0.5, -1, 2, 1, 1, 1}, {2, 3}), ref = zeros({2, 3});
   Tensor m = from_vector<float>({1, 1, 0, 1, 1, 1}, {2, 3}), score = tensor({3, -2});
-  EXPECT_TRUE(allclose(kl_penalized_rewards(score, lp, ref, m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1},
+  EXPECT_TRUE(allclose(kl_penalized_rewards(score, kl_k1(lp, ref), m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1},
                        {.atol = 1e-6, .rtol = 1e-6}));
-  // sequence form: R = score - beta (logp - ref)
-  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), tensor({-3, -1}), tensor({-4, -1}), 0.5), {0.5, 2},
+  // sequence form: R = score - beta KL, KL = logp - ref = [1, 0]
+  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), kl_k1(tensor({-3, -1}), tensor({-4, -1})), 0.5), {0.5, 2},
+                       {.atol = 1e-6, .rtol = 1e-6}));
+  // k3 per token: log r = ref - logp = [-0.5, 1, -2 | -1, -1, -1]; k3 = e^{log r} - 1 - log r, masked
+  auto k3 = [](double lr) { return std::exp(lr) - 1 - lr; };
+  EXPECT_TRUE(allclose(kl_penalized_rewards(score, kl_k3(lp, ref), m, 0.1),
+                       {-0.1 * k3(-0.5), -0.1 * k3(1) + 3, 0, -0.1 * k3(-1), -0.1 * k3(-1), -0.1 * k3(-1) - 2},
                        {.atol = 1e-6, .rtol = 1e-6}));
 }
 
@@ -55,11 +60,10 @@ TEST(Objectives, AdaptiveKlController) {
 }
 
 TEST(Objectives, KlEstimators) {
-  // logp = log 0.5, ref = log 0.25: log r = log(0.5) = -0.693..; k1 = 0.693, k2 = 0.24, k3 = 0.5 - 1 + 0.693
+  // logp = log 0.5, ref = log 0.25: log r = log(0.5) = -0.693..; k1 = 0.693, k3 = 0.5 - 1 + 0.693
   double l = std::log(0.5);
   Tensor lp = tensor({std::log(0.5)}), rp = tensor({std::log(0.25)});
   EXPECT_NEAR(kl_k1(lp, rp).item(), -l, 1e-6);
-  EXPECT_NEAR(kl_k2(lp, rp).item(), 0.5 * l * l, 1e-6);
   EXPECT_NEAR(kl_k3(lp, rp).item(), 0.5 - 1 - l, 1e-6);
   // k3 >= 0 always; k1 and k3 agree in expectation: E_q[k3] = KL(q||p) for q = [0.7, 0.3], p = [0.4, 0.6]
   double q[2] = {0.7, 0.3}, p[2] = {0.4, 0.6}, e1 = 0, e3 = 0;
@@ -196,7 +200,8 @@ TEST(Objectives, BadHyperparametersAreClearErrors) {
   EXPECT_THROW(dpo_loss(x, x, x, x, -0.1), Error);
   EXPECT_THROW(ppo_policy_loss(x, x, x, ones({1}), 0.0), Error);
   EXPECT_THROW(ppo_value_loss(x, x, x, ones({1}), -1), Error);
-  EXPECT_THROW(kl_penalized_rewards(x, x.reshape({1, 1}), x.reshape({1, 1}), ones({1, 1}), -1), Error);
+  EXPECT_THROW(kl_penalized_rewards(x, x.reshape({1, 1}), ones({1, 1}), -1), Error);
+  EXPECT_THROW(sequence_rlhf_reward(x, x, -1), Error);
   EXPECT_THROW(rloo_advantages(tensor({1, 2, 3}), 2), Error);
 }
 
