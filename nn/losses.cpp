@@ -1,5 +1,4 @@
-// Log-likelihood quantities of the lecture: masked next-token loss, per-token and per-sequence
-// log-probs under a temperature, and the mean entropy of the next-token distribution.
+// Log-likelihood quantities of the lecture: per-token and per-sequence log-probs under a temperature.
 #include "nn/losses.h"
 
 #include <algorithm>
@@ -7,8 +6,6 @@
 namespace nanorlhf::nn {
 
 namespace {
-
-constexpr int64_t kIgnore = -100;
 
 void check_lm_inputs(const Tensor &logits, const Tensor &input_ids, const Tensor &mask, const char *fn) {
   NR_CHECK(logits.dim() == 3, "{}: logits must be [B, T, V], got {}", fn, shape_str(logits.shape()));
@@ -20,15 +17,13 @@ void check_lm_inputs(const Tensor &logits, const Tensor &input_ids, const Tensor
   NR_CHECK(bt[1] >= 2, "{}: need at least 2 positions to predict a next token, got T = {}", fn, bt[1]);
 }
 
-// Targets aligned with the logits: target[b, t] = ids[b, t+1] where mask[b, t+1] = 1, else `fill`;
-// the last position predicts nothing. Tiny, so built on the host. [B, T]
-Tensor next_token_targets(const Tensor &input_ids, const Tensor &mask, int64_t fill) {
+// Targets aligned with the logits: target[b, t] = ids[b, t+1]; the last position, which predicts
+// nothing, gets a dummy 0. Tiny, so built on the host. [B, T]
+Tensor next_token_targets(const Tensor &input_ids) {
   int64_t B = input_ids.shape()[0], T = input_ids.shape()[1];
-  std::vector<int64_t> ids = input_ids.to_vector<int64_t>(), tgt((size_t)(B * T), fill);
-  std::vector<double> m = mask.defined() ? mask.to_vector<double>() : std::vector<double>((size_t)(B * T), 1.0);
+  std::vector<int64_t> ids = input_ids.to_vector<int64_t>(), tgt((size_t)(B * T), 0);
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t + 1 < T; ++t)
-      if (m[b * T + t + 1] != 0) tgt[b * T + t] = ids[b * T + t + 1];
+    for (int64_t t = 0; t + 1 < T; ++t) tgt[b * T + t] = ids[b * T + t + 1];
   return from_vector<int64_t>(tgt, {B, T}).to(input_ids.device());
 }
 
@@ -39,14 +34,6 @@ Tensor scaled(const Tensor &logits, double temperature) {
 
 }  // namespace
 
-// Next-token cross-entropy over the counted target tokens (e.g. the SFT lecture's completion-only loss):
-// \mathcal{L} = -\frac{1}{\sum_{b,t} m_{b,t+1}} \sum_{b,t} m_{b,t+1} \log p_\theta(x_{b,t+1} \mid x_{b,\le t})
-// Masked targets take cross_entropy's ignore_index, so the full [B, T, V] logits are read without a copy.
-Tensor masked_next_token_loss(const Tensor &logits, const Tensor &input_ids, const Tensor &loss_mask) {
-  check_lm_inputs(logits, input_ids, loss_mask, "masked_next_token_loss");
-  return cross_entropy(logits, next_token_targets(input_ids, loss_mask, kIgnore), kIgnore, "mean");
-}
-
 // Per-token log-probs under temperature \tau (N implementation details: divide logits by the
 // sampling temperature wherever log-probs are computed):
 // \log \pi(y_{t+1} \mid y_{\le t}) = \log\mathrm{softmax}(z_t / \tau)_{y_{t+1}}, times m_{t+1}.   [B, T-1]
@@ -54,7 +41,7 @@ Tensor token_logprobs(const Tensor &logits, const Tensor &input_ids, const Tenso
   check_lm_inputs(logits, input_ids, loss_mask, "token_logprobs");
   int64_t B = logits.shape()[0], T = logits.shape()[1];
   Tensor lp = log_softmax(scaled(logits, temperature), -1);              // [B, T, V]
-  Tensor next = next_token_targets(input_ids, Tensor(), 0).view({B, T, 1});  // last position: a dummy 0
+  Tensor next = next_token_targets(input_ids).view({B, T, 1});
   Tensor tok = gather(lp, -1, next).view({B, T}).narrow(1, 0, T - 1);     // [B, T-1]
   return tok * loss_mask.narrow(1, 1, T - 1).to(tok.dtype());
 }

@@ -22,12 +22,12 @@ Tensor as_float_like(const std::vector<double> &v, const Tensor &like) {
 Tensor sft_loss(const Tensor &token_logprobs, const Tensor &mask) { return -masked_mean(token_logprobs, mask); }
 
 // Per-token KL-shaped reward (lecture: "Regularised objective"; lm-human-preferences compute_rewards):
-//   r_t = -\beta (\log \pi_\theta(y_t) - \log \pi_{ref}(y_t)) + [t = T_{last}]\, r_\phi(x, y)
-// score [B]; logp, ref_logp, mask [B, T]. The score lands on the last response token of each row.
-Tensor kl_penalized_rewards(const Tensor &score, const Tensor &logp, const Tensor &ref_logp, const Tensor &mask,
-                            double beta) {
+//   r_t = -\beta\, \widehat{KL}_t + [t = T_{last}]\, r_\phi(x, y), \quad
+//   \widehat{KL}_t = k_1 = \log \pi_\theta(y_t) - \log \pi_{ref}(y_t) \text{ (or } k_3\text{)}
+// score [B]; kl, mask [B, T]. The score lands on the last response token of each row.
+Tensor kl_penalized_rewards(const Tensor &score, const Tensor &kl, const Tensor &mask, double beta) {
   NR_CHECK(beta >= 0, "kl_penalized_rewards: beta must be >= 0, got {}", beta);
-  Tensor r = (logp - ref_logp).detach() * mask * -beta;
+  Tensor r = kl.detach() * mask * -beta;
   auto m = mask.to_vector<double>(), s = score.to_vector<double>();
   int64_t B = mask.shape()[0], T = mask.shape()[1];
   std::vector<double> bonus(B * T, 0.0);
@@ -40,10 +40,12 @@ Tensor kl_penalized_rewards(const Tensor &score, const Tensor &logp, const Tenso
 }
 
 // Sequence-level KL-regularised reward (lecture: "Regularised objective"; InstructGPT eq. 2):
-//   R(x, y) = r_\phi(x, y) - \beta \log \frac{\pi_\theta(y \mid x)}{\pi_{SFT}(y \mid x)}
-Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &logp_sum, const Tensor &ref_logp_sum, double beta) {
+//   R(x, y) = r_\phi(x, y) - \beta\, \widehat{KL}, \quad
+//   \widehat{KL} = k_1 = \log \frac{\pi_\theta(y \mid x)}{\pi_{SFT}(y \mid x)} \text{ (or } \sum_t k_3\text{)}
+// score, kl [B].
+Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &kl, double beta) {
   NR_CHECK(beta >= 0, "sequence_rlhf_reward: beta must be >= 0, got {}", beta);
-  return (score - (logp_sum - ref_logp_sum) * beta).detach();
+  return (score - kl.detach() * beta).detach();
 }
 
 // Missing-EOS penalty (N implementation details of RLHF with PPO; TRL `missing_eos_penalty`): a
@@ -73,8 +75,6 @@ double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64
 // KL estimators (Schulman 2020, "Approximating KL divergence"), samples y ~ \pi_\theta, r = \pi_{ref}/\pi_\theta:
 //   k_1 = -\log r
 Tensor kl_k1(const Tensor &logp, const Tensor &ref_logp) { return logp - ref_logp; }
-//   k_2 = \tfrac12 (\log r)^2
-Tensor kl_k2(const Tensor &logp, const Tensor &ref_logp) { return square(logp - ref_logp) * 0.5; }
 //   k_3 = (r - 1) - \log r
 Tensor kl_k3(const Tensor &logp, const Tensor &ref_logp) {
   Tensor log_r = ref_logp - logp;

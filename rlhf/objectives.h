@@ -15,17 +15,17 @@ Tensor bradley_terry_loss(const Tensor &r_chosen, const Tensor &r_rejected, doub
 Tensor bradley_terry_probability(const Tensor &r_chosen, const Tensor &r_rejected);
 
 // ---- The KL-regularised objective ----
-Tensor kl_penalized_rewards(const Tensor &score, const Tensor &logp, const Tensor &ref_logp, const Tensor &mask,
-                            double beta);
-Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &logp_sum, const Tensor &ref_logp_sum, double beta);
+// kl: the KL estimate of each response token [B, T] (kl_k1 or kl_k3 of the policy's and the
+// reference's log-probs), or of each sequence [B].
+Tensor kl_penalized_rewards(const Tensor &score, const Tensor &kl, const Tensor &mask, double beta);
+Tensor sequence_rlhf_reward(const Tensor &score, const Tensor &kl, double beta);
 double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64_t n_steps, int64_t horizon);
 
 // Missing-EOS penalty (N implementation details; TRL missing_eos_penalty): score [B], finished [B].
 Tensor apply_missing_eos_penalty(const Tensor &score, const std::vector<bool> &finished, double penalty);
 
-// ---- KL estimators ----
+// ---- KL estimators (TRL's kl_estimator: "k1" or "k3") ----
 Tensor kl_k1(const Tensor &logp, const Tensor &ref_logp);
-Tensor kl_k2(const Tensor &logp, const Tensor &ref_logp);
 Tensor kl_k3(const Tensor &logp, const Tensor &ref_logp);
 
 // ---- REINFORCE ----

@@ -31,7 +31,7 @@ struct PolicyRunOptions {
   std::string world = "data";             // the oracle's world; evaluation only
   std::string out;
   int64_t eval_size = 128;                // held-out prompts evaluated; 0 = all
-  EvalOptions eval;                       // the oracle evaluation, at the settings of `nanorlhf eval`
+  EvalOptions eval = {};                  // the oracle evaluation, at the settings of `nanorlhf eval`
 };
 
 // policy, reward_model, prompts, eval_prompts, world, out, eval_size, eval_max_new_tokens,

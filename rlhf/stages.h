@@ -14,7 +14,7 @@ namespace nanorlhf::rlhf {
 
 struct StageResult {
   std::string message;    // what the command prints when it is done
-  nlohmann::json result;  // what the pipeline reads back (rm: rm_accuracy), else {}
+  nlohmann::json result = {};  // what the pipeline reads back (rm: rm_accuracy), else {}
 };
 
 struct Stage {

@@ -38,7 +38,7 @@ int64_t batch_offset(int64_t b, const Shape &batch_shape, const Shape &bstrides)
 }
 
 // One stride for the whole (flattened) batch, if the strides allow it.
-bool single_batch_stride(const Shape &batch_shape, const Shape &st, int64_t *stride) {
+[[maybe_unused]] bool single_batch_stride(const Shape &batch_shape, const Shape &st, int64_t *stride) {
   int64_t s = -1, expect = -1;
   for (int64_t i = (int64_t)batch_shape.size() - 1; i >= 0; --i) {
     if (batch_shape[i] == 1) continue;

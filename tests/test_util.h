@@ -35,12 +35,6 @@ inline ::testing::AssertionResult throws_with(const std::function<void()> &f, co
 inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, Tol tol = {}) {
   return allclose(got.to_vector<double>(), ref, tol);
 }
-// numpy's positional order, allclose(got, ref, rtol, atol), kept for the callers in tests/rlhf; new
-// code passes a Tol.
-inline ::testing::AssertionResult allclose(const Tensor &got, const std::vector<double> &ref, double rtol,
-                                           double atol = Tol{}.atol) {
-  return allclose(got, ref, Tol{.atol = atol, .rtol = rtol});
-}
 inline double max_abs_diff(const Tensor &a, const Tensor &b) {
   return max_abs_diff(a.to_vector<double>(), b.to_vector<double>());
 }

@@ -39,7 +39,7 @@ int main() {
   show("log pi_ref(y_t)", ref_logp);
   show("V_old(s_t)", old_values);
   std::printf("\nAdvantages (no gradient): beta %.2f, gamma %.2f, lambda %.2f\n", beta, gamma, lam);
-  Tensor rewards = kl_penalized_rewards(score, old_logp, ref_logp, mask, beta);
+  Tensor rewards = kl_penalized_rewards(score, kl_k1(old_logp, ref_logp), mask, beta);  // kl_t = log pi_old - log pi_ref
   show("r_t = -beta*kl_t (+score)", rewards);
   GAEResult g = gae(rewards, old_values, mask, gamma, lam);
   show("GAE advantage A_t", g.advantages);

@@ -21,6 +21,10 @@ const OptionTable<PPOConfig> &ppo_options() {
   static const OptionTable<O> t = [] {
     OptionTable<O> t = policy_trainer_options<O>();
     t.add("beta", &O::beta, "KL coefficient of r - beta log(pi/pi_ref)", Range::at_least(0))
+        .add("kl_estimator", &O::kl_estimator,
+             "per-token KL estimator of the reward and objective/kl: k1 = log(pi/pi_ref), k3 = r - 1 - log r with "
+             "r = pi_ref/pi (Schulman 2020; TRL's name)",
+             {}, {"k1", "k3"})
         .add("num_mini_batches", &O::num_mini_batches, "minibatches per rollout batch per epoch (TRL's name)",
              Range::at_least(1))
         .add("ppo_epochs", &O::ppo_epochs, "passes over each rollout batch", Range::at_least(1))
@@ -82,13 +86,15 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   // 3. Everything the update treats as constant, computed once without a graph (FORMULAS 7.5).
   //    old log-probs come from the same forward as training (not the sampler's KV-cache path), so
   //    the first minibatch's ratio is exactly 1.
-  Tensor old_logp, ref_logp, old_values, rewards, advantages, returns;  // [B, N]
+  //    kl: the per-token KL estimate of kl_estimator (TRL), in the rewards and in objective/kl.
+  Tensor old_logp, ref_logp, kl, old_values, rewards, advantages, returns;  // [B, N]
   {
     NoGradGuard ng;
     old_logp = response_logprobs(policy_, gen, T);
     ref_logp = response_logprobs(ref_, gen, T);
+    kl = o_.kl_estimator == "k3" ? kl_k3(old_logp, ref_logp) : kl_k1(old_logp, ref_logp);
     old_values = response_values(value_, gen);
-    rewards = kl_penalized_rewards(score, old_logp, ref_logp, mask, beta_);
+    rewards = kl_penalized_rewards(score, kl, mask, beta_);
     if (o_.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
     GAEResult adv = gae(rewards, old_values, mask, o_.gamma, o_.lam);
     returns = adv.returns;  // A + V_old, before whitening
@@ -141,8 +147,7 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   // 5. Metrics (TRL's names) and the KL controller.
   Metrics m;
   NoGradGuard ng;
-  Tensor kl = (kl_k1(old_logp, ref_logp) * mask).sum({1});  // [B] sequence KL of the rollout policy
-  const double mean_kl = kl.mean().item();
+  const double mean_kl = (kl * mask).sum({1}).mean().item();  // sequence KL of the rollout policy
   const double Bd = (double)B;
   m["objective/scores"] = score.mean().item();
   m["objective/kl"] = mean_kl;

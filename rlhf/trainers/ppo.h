@@ -20,6 +20,7 @@ struct PPOConfig {
   int64_t num_mini_batches = 1;  // minibatches per rollout batch per epoch (TRL's name)
   int64_t ppo_epochs = 4;        // passes over each rollout batch
   double beta = 0.05;            // initial KL coefficient
+  std::string kl_estimator = "k1";  // per-token KL of the reward and objective/kl: "k1" or "k3" (TRL's name)
   bool adaptive_kl = false;      // Ziegler et al. controller towards target_kl
   double target_kl = 6.0;        // nats per sequence (lm-human-preferences)
   int64_t kl_horizon = 10000;

@@ -14,6 +14,10 @@ const OptionTable<ReinforceConfig> &reinforce_options() {
   static const OptionTable<O> t = [] {
     OptionTable<O> t = policy_trainer_options<O>();
     t.add("beta", &O::beta, "KL coefficient of r - beta log(pi/pi_ref)", Range::at_least(0))
+        .add("kl_estimator", &O::kl_estimator,
+             "sequence KL of R = r - beta KL and objective/kl: k1 = log(pi/pi_ref), k3 = the sum over tokens of "
+             "r - 1 - log r with r = pi_ref/pi (Schulman 2020; TRL's name)",
+             {}, {"k1", "k3"})
         .add("rloo_k", &O::rloo_k, "samples per prompt; >= 2 uses the RLOO leave-one-out baseline", Range::at_least(1))
         .add("baseline_decay", &O::baseline_decay, "moving-average baseline decay (rloo_k = 1)", Range::between(0, 1));
     return t;
@@ -41,16 +45,26 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   const nn::GenerationOutput &gen = last_.gen;
   const Tensor &score = last_.scores;
 
-  // 3. log pi_ref(y|x) (frozen, no graph) and log pi_theta(y|x) (with graph). [B]
-  Tensor ref_logp_sum;
+  // 3. log pi_ref (frozen, no graph) and log pi_theta (with graph) of each response token [B, N],
+  //    and of each response, their sums [B].
+  Tensor ref_logp, ref_logp_sum;
   {
     NoGradGuard ng;
-    ref_logp_sum = response_logprobs(ref_, gen, T).sum({1});
+    ref_logp = response_logprobs(ref_, gen, T);
+    ref_logp_sum = ref_logp.sum({1});
   }
-  Tensor logp_sum = response_logprobs(policy_, gen, T).sum({1});
+  Tensor logp = response_logprobs(policy_, gen, T);
+  Tensor logp_sum = logp.sum({1});
 
-  // 4. R = r - beta log(pi/pi_ref) (detached), then the baseline.
-  Tensor R = sequence_rlhf_reward(score, logp_sum, ref_logp_sum, o_.beta);
+  // 4. The sequence KL of kl_estimator (TRL): k1 = log pi(y|x)/pi_ref(y|x), or k3 summed over the
+  //    response tokens. [B], detached. R = r - beta KL, then the baseline.
+  Tensor kl;
+  {
+    NoGradGuard ng;
+    kl = o_.kl_estimator == "k3" ? (kl_k3(logp.detach(), ref_logp) * gen.response_mask).sum({1})
+                                 : kl_k1(logp_sum.detach(), ref_logp_sum);
+  }
+  Tensor R = sequence_rlhf_reward(score, kl, o_.beta);
   const double R_mean = R.mean().item();
   Tensor loss;
   double baseline_used = 0;
@@ -71,7 +85,6 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   Metrics m;
   {
     NoGradGuard ng;
-    Tensor kl = kl_k1(logp_sum.detach(), ref_logp_sum);  // sequence-level k1 [B]
     double n_eos = (double)std::count(gen.finished.begin(), gen.finished.end(), true);
     m["objective/scores"] = score.mean().item();
     m["objective/kl"] = kl.mean().item();

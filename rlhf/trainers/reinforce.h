@@ -14,6 +14,7 @@ namespace nanorlhf::rlhf {
 
 struct ReinforceConfig {
   double beta = 0.05;            // KL coefficient
+  std::string kl_estimator = "k1";  // the sequence KL of R and objective/kl: "k1" or "k3" summed over tokens (TRL's name)
   int64_t rloo_k = 1;            // samples per prompt; >= 2 replaces the moving average by the RLOO baseline
   double baseline_decay = 0.9;   // moving-average baseline (rloo_k = 1)
   PolicyRunOptions run{.out = "runs/reinforce"};

@@ -26,7 +26,7 @@ TEST(Objectives, BradleyTerry) {
   EXPECT_NEAR(bradley_terry_loss(rw, rl).item(), want, 1e-6);
   // margin m = 0.5 shifts the logit: -(log s(0.5) + log s(-1.5)) / 2
   EXPECT_NEAR(bradley_terry_loss(rw, rl, 0.5).item(), -(std::log(sig(0.5)) + std::log(sig(-1.5))) / 2, 1e-6);
-  EXPECT_TRUE(allclose(bradley_terry_probability(rw, rl), {sig(1), sig(-1)}, 1e-6));
+  EXPECT_TRUE(allclose(bradley_terry_probability(rw, rl), {sig(1), sig(-1)}, {.atol = 1e-6, .rtol = 1e-6}));
   // Stable for big gaps: no inf/nan.
   EXPECT_NEAR(bradley_terry_loss(tensor({-100}), tensor({100})).item(), 200, 1e-3);
   // gradient d/dr_w = -(1 - s(r_w - r_l)) / B
@@ -40,9 +40,16 @@ TEST(Objectives, KlPenalizedRewardsPutTheScoreOnTheLastResponseToken) {
   // row 1: logp - ref = [1, 1, 1], mask [1,1,1] -> [-0.1, -0.1, -0.1 - 2]
   Tensor lp = from_vector<float>({0.5, -1, 2, 1, 1, 1}, {2, 3}), ref = zeros({2, 3});
   Tensor m = from_vector<float>({1, 1, 0, 1, 1, 1}, {2, 3}), score = tensor({3, -2});
-  EXPECT_TRUE(allclose(kl_penalized_rewards(score, lp, ref, m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1}, 1e-6, 1e-6));
-  // sequence form: R = score - beta (logp - ref)
-  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), tensor({-3, -1}), tensor({-4, -1}), 0.5), {0.5, 2}, 1e-6));
+  EXPECT_TRUE(allclose(kl_penalized_rewards(score, kl_k1(lp, ref), m, 0.1), {-0.05, 3.1, 0, -0.1, -0.1, -2.1},
+                       {.atol = 1e-6, .rtol = 1e-6}));
+  // sequence form: R = score - beta KL, KL = logp - ref = [1, 0]
+  EXPECT_TRUE(allclose(sequence_rlhf_reward(tensor({1, 2}), kl_k1(tensor({-3, -1}), tensor({-4, -1})), 0.5), {0.5, 2},
+                       {.atol = 1e-6, .rtol = 1e-6}));
+  // k3 per token: log r = ref - logp = [-0.5, 1, -2 | -1, -1, -1]; k3 = e^{log r} - 1 - log r, masked
+  auto k3 = [](double lr) { return std::exp(lr) - 1 - lr; };
+  EXPECT_TRUE(allclose(kl_penalized_rewards(score, kl_k3(lp, ref), m, 0.1),
+                       {-0.1 * k3(-0.5), -0.1 * k3(1) + 3, 0, -0.1 * k3(-1), -0.1 * k3(-1), -0.1 * k3(-1) - 2},
+                       {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, AdaptiveKlController) {
@@ -53,11 +60,10 @@ TEST(Objectives, AdaptiveKlController) {
 }
 
 TEST(Objectives, KlEstimators) {
-  // logp = log 0.5, ref = log 0.25: log r = log(0.5) = -0.693..; k1 = 0.693, k2 = 0.24, k3 = 0.5 - 1 + 0.693
+  // logp = log 0.5, ref = log 0.25: log r = log(0.5) = -0.693..; k1 = 0.693, k3 = 0.5 - 1 + 0.693
   double l = std::log(0.5);
   Tensor lp = tensor({std::log(0.5)}), rp = tensor({std::log(0.25)});
   EXPECT_NEAR(kl_k1(lp, rp).item(), -l, 1e-6);
-  EXPECT_NEAR(kl_k2(lp, rp).item(), 0.5 * l * l, 1e-6);
   EXPECT_NEAR(kl_k3(lp, rp).item(), 0.5 - 1 - l, 1e-6);
   // k3 >= 0 always; k1 and k3 agree in expectation: E_q[k3] = KL(q||p) for q = [0.7, 0.3], p = [0.4, 0.6]
   double q[2] = {0.7, 0.3}, p[2] = {0.4, 0.6}, e1 = 0, e3 = 0;
@@ -78,7 +84,7 @@ TEST(Objectives, ReinforceAndRloo) {
   loss.backward();
   EXPECT_TRUE(allclose(lp.grad(), {0.5, -0.5}));  // d/dlogp_i = -(R_i - b_i)/B
   // RLOO with k = 3: [1, 2, 6] -> mean 3; A = 1.5 * [-2, -1, 3]
-  EXPECT_TRUE(allclose(rloo_advantages(tensor({1, 2, 6}), 3), {-3, -1.5, 4.5}, 1e-6));
+  EXPECT_TRUE(allclose(rloo_advantages(tensor({1, 2, 6}), 3), {-3, -1.5, 4.5}, {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, GaeByHand) {
@@ -87,21 +93,21 @@ TEST(Objectives, GaeByHand) {
   // A_2 = 0.5, A_1 = 0 + 0.5 * 0.5 = 0.25, A_0 = 0 + 0.5 * 0.25 = 0.125; R = A + V
   Tensor r = from_vector<float>({0, 0, 1}, {1, 3}), v = from_vector<float>({0.5, 0.5, 0.5}, {1, 3}), m = ones({1, 3});
   auto g = gae(r, v, m, 1.0, 0.5);
-  EXPECT_TRUE(allclose(g.advantages, {0.125, 0.25, 0.5}, 1e-6));
-  EXPECT_TRUE(allclose(g.returns, {0.625, 0.75, 1.0}, 1e-6));
+  EXPECT_TRUE(allclose(g.advantages, {0.125, 0.25, 0.5}, {.atol = 1e-6, .rtol = 1e-6}));
+  EXPECT_TRUE(allclose(g.returns, {0.625, 0.75, 1.0}, {.atol = 1e-6, .rtol = 1e-6}));
   // Padding after the response: V = 0 there and it never leaks back.
   Tensor r2 = from_vector<float>({0, 1, 9}, {1, 3}), v2 = from_vector<float>({0.5, 0.5, 7}, {1, 3});
   Tensor m2 = from_vector<float>({1, 1, 0}, {1, 3});
   auto g2 = gae(r2, v2, m2, 1.0, 1.0);  // delta = [0, 0.5]; A = [0.5, 0.5]
-  EXPECT_TRUE(allclose(g2.advantages, {0.5, 0.5, 0}, 1e-6));
+  EXPECT_TRUE(allclose(g2.advantages, {0.5, 0.5, 0}, {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, MaskedWhiten) {
   Tensor x = from_vector<float>({1, 2, 3, 100}, {1, 4}), m = from_vector<float>({1, 1, 1, 0}, {1, 4});
   // over [1, 2, 3]: mean 2, biased var 2/3
   double s = 1 / std::sqrt(2.0 / 3 + 1e-8);
-  EXPECT_TRUE(allclose(masked_whiten(x, m), {-s, 0, s, 0}, 1e-5));
-  EXPECT_TRUE(allclose(masked_whiten(x, m, false), {2 - s, 2, 2 + s, 0}, 1e-5));
+  EXPECT_TRUE(allclose(masked_whiten(x, m), {-s, 0, s, 0}, {.atol = 1e-6, .rtol = 1e-5}));
+  EXPECT_TRUE(allclose(masked_whiten(x, m, false), {2 - s, 2, 2 + s, 0}, {.atol = 1e-6, .rtol = 1e-5}));
 }
 
 TEST(Objectives, PpoPolicyLossClipsAndIsExactOnTheFirstMinibatch) {
@@ -121,7 +127,7 @@ TEST(Objectives, PpoPolicyLossClipsAndIsExactOnTheFirstMinibatch) {
   // gradient flows only through the unclipped term
   Tensor p = tensor({0.5, 0.5}, {.requires_grad = true});
   ppo_policy_loss(p, old_lp, tensor({1, -1}), ones({2}), 0.2).loss.backward();
-  EXPECT_TRUE(allclose(p.grad(), {0, std::exp(0.5) / 2}, 1e-5));
+  EXPECT_TRUE(allclose(p.grad(), {0, std::exp(0.5) / 2}, {.atol = 1e-6, .rtol = 1e-5}));
 }
 
 TEST(Objectives, PpoValueLossClips) {
@@ -135,7 +141,8 @@ TEST(Objectives, PpoValueLossClips) {
 }
 
 TEST(Objectives, EntropyOfUniformIsLogV) {
-  EXPECT_TRUE(allclose(entropy_from_logits(zeros({2, 8})), {std::log(8.0), std::log(8.0)}, 1e-6));
+  EXPECT_TRUE(allclose(entropy_from_logits(zeros({2, 8})), {std::log(8.0), std::log(8.0)},
+                       {.atol = 1e-6, .rtol = 1e-6}));
 }
 
 TEST(Objectives, DpoAndFamily) {
@@ -173,8 +180,10 @@ TEST(Objectives, RpoNllIsTheChosenAnswersMeanPerTokenNll) {
 TEST(Objectives, MissingEosPenaltyLowersOnlyUnfinishedRows) {
   // scores [2, -0.5, 1], finished [yes, no, no], penalty 1 -> [2, -1.5, 0]
   Tensor s = tensor({2, -0.5, 1});
-  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 1.0), {2, -1.5, 0}, 1e-6));
-  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 0.0), {2, -0.5, 1}, 1e-6));
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 1.0), {2, -1.5, 0},
+                       {.atol = 1e-6, .rtol = 1e-6}));
+  EXPECT_TRUE(allclose(apply_missing_eos_penalty(s, {true, false, false}, 0.0), {2, -0.5, 1},
+                       {.atol = 1e-6, .rtol = 1e-6}));
   EXPECT_THROW(apply_missing_eos_penalty(s, {true}, 1.0), Error);
   EXPECT_THROW(apply_missing_eos_penalty(s, {true, true, true}, -1.0), Error);
 }
@@ -191,7 +200,8 @@ TEST(Objectives, BadHyperparametersAreClearErrors) {
   EXPECT_THROW(dpo_loss(x, x, x, x, -0.1), Error);
   EXPECT_THROW(ppo_policy_loss(x, x, x, ones({1}), 0.0), Error);
   EXPECT_THROW(ppo_value_loss(x, x, x, ones({1}), -1), Error);
-  EXPECT_THROW(kl_penalized_rewards(x, x.reshape({1, 1}), x.reshape({1, 1}), ones({1, 1}), -1), Error);
+  EXPECT_THROW(kl_penalized_rewards(x, x.reshape({1, 1}), ones({1, 1}), -1), Error);
+  EXPECT_THROW(sequence_rlhf_reward(x, x, -1), Error);
   EXPECT_THROW(rloo_advantages(tensor({1, 2, 3}), 2), Error);
 }
 

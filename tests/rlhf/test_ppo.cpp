@@ -62,6 +62,26 @@ TEST(PPO, FirstMinibatchRatioIsExactlyOneAndTheToyRewardRises) {
   EXPECT_LT(last_value_loss, first_value_loss) << "the value model learns the returns";
 }
 
+// TRL's kl_estimator k3: the per-token KL r - 1 - log r (r = pi_ref/pi) is >= 0, so the logged
+// sequence KL is never negative, and 0 while the policy is the reference.
+TEST(PPO, KlEstimatorK3LogsANonNegativeKl) {
+  manual_seed(5);
+  nn::Tokenizer tok;
+  nn::GPT policy(tiny_config(tok));
+  auto ref = frozen_copy(policy);
+  nn::ScalarModel value(tiny_config(tok));
+  value.init_backbone_from(policy);
+  PPOConfig o = toy_options(3);
+  o.kl_estimator = "k3";
+  PPOTrainer tr(policy, *ref, value, ascii_share, tok, o);
+  for (int it = 0; it < 3; ++it) {
+    Metrics m = tr.step(prompts(16));
+    if (it == 0) EXPECT_EQ(m["objective/kl"], 0.0) << "policy == reference before the first update";
+    EXPECT_GE(m["objective/kl"], 0.0) << "iteration " << it;
+    EXPECT_TRUE(nr_test::isclose(m["objective/rlhf_reward"], m["objective/scores"] - o.beta * m["objective/kl"]));
+  }
+}
+
 TEST(PPO, AdaptiveKlMovesBeta) {
   manual_seed(6);
   nn::Tokenizer tok;
@@ -96,6 +116,9 @@ TEST(PPO, BadSettingsAreClearErrors) {
   o = toy_options(1);
   o.beta = -1;
   expect_error(o, "beta must be >= 0");
+  o = toy_options(1);
+  o.kl_estimator = "k2";  // TRL offers k1 and k3 only
+  expect_error(o, "unknown kl_estimator 'k2'");
   // A value model on another vocabulary.
   nn::GPTConfig other = tiny_config(tok);
   other.vocab = 300;

@@ -16,6 +16,7 @@
 #include "rlhf/checkpoints.h"
 #include "rlhf/trainers/reward_model.h"
 #include "rlhf/world.h"
+#include "test_util.h"
 
 using namespace nanorlhf;
 namespace fs = std::filesystem;
@@ -111,11 +112,14 @@ TEST(RewardModel, PairScoresIgnorePadding) {
   EXPECT_EQ(pairs[1].chosen_ids.back(), tok.eos_id());
   NoGradGuard ng;
   rlhf::PairScores both = rlhf::score_pairs(rm, pairs, {0, 1}, tok.pad_id());
+  std::vector<double> chosen_alone, rejected_alone;  // each row scored in a batch of its own
   for (size_t r = 0; r < 2; ++r) {
     rlhf::PairScores one = rlhf::score_pairs(rm, pairs, {r}, tok.pad_id());
-    EXPECT_NEAR(both.chosen.to_vector<double>()[r], one.chosen.item(), 1e-4);
-    EXPECT_NEAR(both.rejected.to_vector<double>()[r], one.rejected.item(), 1e-4);
+    chosen_alone.push_back(one.chosen.item());
+    rejected_alone.push_back(one.rejected.item());
   }
+  EXPECT_TRUE(nr_test::allclose(both.chosen, chosen_alone, {.atol = 1e-4, .rtol = 0}));
+  EXPECT_TRUE(nr_test::allclose(both.rejected, rejected_alone, {.atol = 1e-4, .rtol = 0}));
 }
 
 TEST(RewardModel, LearnsItsPairsAndSavesANormalisedHead) {
