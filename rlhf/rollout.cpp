@@ -2,6 +2,8 @@
 // any model, reward-model scores and oracle scores. Shared by every trainer that samples.
 #include "rlhf/rollout.h"
 
+#include <algorithm>
+
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
 #include "rlhf/objectives.h"
@@ -29,6 +31,12 @@ Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std
   Rollout r = sample_responses(policy, tok, batch, g);
   r.scores = apply_missing_eos_penalty(reward(r), r.gen.finished, o.missing_eos_penalty);
   return r;
+}
+
+std::map<std::string, double> rollout_metrics(const Rollout &r) {
+  const double B = (double)r.gen.finished.size();
+  return {{"val/eos_frac", (double)std::count(r.gen.finished.begin(), r.gen.finished.end(), true) / B},
+          {"val/response_len", r.gen.response_mask.sum().item() / B}};
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // reference), reward-model scores, and oracle scores for evaluation.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
 // given it receives the response-position logits [B, N, V] (for entropy).
 Tensor response_logprobs(const nn::GPT &model, const nn::GenerationOutput &gen, double temperature,
                          Tensor *logits_out = nullptr);
+
+// val/eos_frac (share of responses that ended with <|eos|>) and val/response_len (mean response
+// tokens) of a rollout, TRL's names.
+std::map<std::string, double> rollout_metrics(const Rollout &r);
 
 // The rows `idx` of a rollout (same P and N): a minibatch, or the kept best of K.
 nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vector<int64_t> &idx);

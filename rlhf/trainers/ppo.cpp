@@ -148,7 +148,6 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   Metrics m;
   NoGradGuard ng;
   const double mean_kl = (kl * mask).sum({1}).mean().item();  // sequence KL of the rollout policy
-  const double Bd = (double)B;
   m["objective/scores"] = score.mean().item();
   m["objective/kl"] = mean_kl;
   m["objective/entropy"] = (-old_logp.sum({1})).mean().item();
@@ -163,8 +162,7 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   m["val/ratio"] = sum_ratio / n_mb;
   m["val/ratio_first_minibatch"] = first_ratio;
   m["val/clipfrac_first_minibatch"] = first_clipfrac;
-  m["val/eos_frac"] = (double)std::count(gen.finished.begin(), gen.finished.end(), true) / Bd;
-  m["val/response_len"] = mask.sum().item() / Bd;
+  m.merge(rollout_metrics(last_));
   m["beta"] = beta_;
   m["lr"] = last_stats_.lr;
   m["grad_norm"] = last_stats_.grad_norm;

@@ -85,8 +85,7 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   m["raft/kept_scores"] = kept_sum / (double)n;
   m["objective/kl"] = kl.mean().item();
   m["loss"] = loss_sum / (double)n_mb;
-  m["val/eos_frac"] = (double)std::count(r.gen.finished.begin(), r.gen.finished.end(), true) / (double)(n * k);
-  m["val/response_len"] = r.gen.response_mask.sum().item() / (double)(n * k);
+  m.merge(rollout_metrics(r));
   m["lr"] = st.lr;
   m["grad_norm"] = st.grad_norm;
   ++iter_;

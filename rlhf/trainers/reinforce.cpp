@@ -85,15 +85,13 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   Metrics m;
   {
     NoGradGuard ng;
-    double n_eos = (double)std::count(gen.finished.begin(), gen.finished.end(), true);
     m["objective/scores"] = score.mean().item();
     m["objective/kl"] = kl.mean().item();
     m["objective/entropy"] = (-logp_sum.detach()).mean().item();  // TRL: mean of -log pi(y|x)
     m["objective/rlhf_reward"] = R_mean;
     m["loss"] = loss.item();
     m["baseline"] = baseline_used;
-    m["val/eos_frac"] = n_eos / (double)gen.finished.size();
-    m["val/response_len"] = gen.response_mask.sum().item() / (double)gen.finished.size();
+    m.merge(rollout_metrics(last_));
     m["grad_norm"] = st.grad_norm;
     m["lr"] = st.lr;
   }
