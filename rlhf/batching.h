@@ -31,7 +31,6 @@ class EpochSampler {
  public:
   EpochSampler(size_t n, size_t batch, uint64_t seed, ShortBatch rule);
   std::vector<size_t> next();
-  int64_t epochs_started() const { return epoch_; }
   size_t size() const { return n_; }
 
  private:

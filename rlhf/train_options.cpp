@@ -1,7 +1,6 @@
 // The optimizer's config keys.
 #include "rlhf/train_options.h"
 
-#include "tensor/dtype.h"
 
 namespace nanorlhf::rlhf {
 
@@ -21,7 +20,5 @@ const OptionTable<optim::OptimConfig> &optim_options() {
   }();
   return t;
 }
-
-void check_device(const std::string &device) { Device::parse(device); }
 
 }  // namespace nanorlhf::rlhf

@@ -24,7 +24,4 @@ OptionTable<T> training_options() {
   return t;
 }
 
-// Fails on a device name Device::parse does not know, before any work.
-void check_device(const std::string &device);
-
 }  // namespace nanorlhf::rlhf

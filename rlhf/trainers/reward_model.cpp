@@ -62,8 +62,7 @@ PairEval evaluate_pairs(const nn::ScalarModel &rm, const std::vector<PreferenceP
   NoGradGuard no_grad;
   int64_t agree = 0;
   for (size_t i = 0; i < pairs.size(); i += (size_t)batch) {
-    std::vector<size_t> rows;
-    for (size_t j = i; j < std::min(pairs.size(), i + (size_t)batch); ++j) rows.push_back(j);
+    std::vector<size_t> rows = index_range(i, std::min(pairs.size(), i + (size_t)batch));
     PairScores s = score_pairs(rm, pairs, rows, pad_id);
     e.loss += bradley_terry_loss(s.chosen, s.rejected).item() * double(rows.size());
     std::vector<double> rc = s.chosen.to_vector<double>(), rr = s.rejected.to_vector<double>();
@@ -96,8 +95,7 @@ std::pair<double, double> normalize_head(nn::ScalarModel &rm, const std::vector<
   double sum = 0, sq = 0;
   int64_t n = 0;
   for (size_t i = 0; i < pairs.size(); i += 64) {
-    std::vector<size_t> rows;
-    for (size_t j = i; j < std::min(pairs.size(), i + 64); ++j) rows.push_back(j);
+    std::vector<size_t> rows = index_range(i, std::min(pairs.size(), i + 64));
     PairScores s = score_pairs(rm, pairs, rows, pad_id);
     for (const Tensor &t : {s.chosen, s.rejected})
       for (double v : t.to_vector<double>()) sum += v, sq += v * v, ++n;
