@@ -274,8 +274,13 @@ Tensor band_mask(const Tensor &x, int64_t diagonal, bool upper) {
 }
 }  // namespace
 
-Tensor triu(const Tensor &x, int64_t diagonal) { return x * band_mask(x, diagonal, true); }
-Tensor tril(const Tensor &x, int64_t diagonal) { return x * band_mask(x, diagonal, false); }
+// A select, not x * mask: -inf * 0 would be NaN where the result must be 0 (a causal mask of -inf).
+Tensor triu(const Tensor &x, int64_t diagonal) {
+  return where(band_mask(x, diagonal, true) > 0.5, x, full({}, 0.0, {x.dtype(), x.device()}));
+}
+Tensor tril(const Tensor &x, int64_t diagonal) {
+  return where(band_mask(x, diagonal, false) > 0.5, x, full({}, 0.0, {x.dtype(), x.device()}));
+}
 
 // ---- Tensor method shortcuts ----
 Tensor Tensor::sum() const { return nanorlhf::sum(*this); }

@@ -1,5 +1,6 @@
 // Fused nn ops and shape ops: forward against naive references, backward by float64 gradcheck.
 #include <cmath>
+#include <limits>
 
 #include "test_util.h"
 
@@ -154,6 +155,13 @@ TEST(ShapeOps, CatStackSplitChunkTriuTril) {
   EXPECT_TRUE(allclose(tril(m, -1), {0, 0, 0, 1, 0, 0, 1, 1, 0}));
   auto r3 = autograd::gradcheck([](const std::vector<Tensor> &in) { return triu(in[0], 1); }, {rand64({3, 4})});
   EXPECT_TRUE(r3.ok) << r3.message;
+  auto r4 = autograd::gradcheck([](const std::vector<Tensor> &in) { return tril(in[0], 0); }, {rand64({2, 3, 3})});
+  EXPECT_TRUE(r4.ok) << r4.message;
+  // -inf off the band becomes 0, not NaN (x * mask would give -inf * 0 = NaN); -inf on it stays.
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor ninf = full({2, 2}, -inf, {nanorlhf::kFloat64});
+  EXPECT_TRUE(allclose(triu(ninf), {-inf, -inf, 0, -inf}));
+  EXPECT_TRUE(allclose(tril(ninf, -1), {0, 0, -inf, 0}));
 }
 
 TEST(Dropout, KeepsExpectationAndIsIdentityInEval) {
