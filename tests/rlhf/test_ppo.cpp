@@ -27,18 +27,27 @@ PPOConfig toy_options(int64_t iterations) {
   return o;
 }
 
+// A tiny random policy, its frozen reference and a value model, after manual_seed(seed); the value
+// backbone starts from the policy's when asked.
+struct Toy {
+  explicit Toy(uint64_t seed, bool value_from_policy = true) : policy((manual_seed(seed), tiny_config(tok))),
+        ref(frozen_copy(policy)), value(tiny_config(tok)) {
+    if (value_from_policy) value.init_backbone_from(policy);
+  }
+  nn::Tokenizer tok;
+  nn::GPT policy;
+  std::shared_ptr<nn::GPT> ref;
+  nn::ScalarModel value;
+};
+
 double mean_toy_reward(nn::GPT &policy, const nn::Tokenizer &tok) {
   nn::GenerationConfig g{.max_new_tokens = 8, .temperature = 1.0, .seed = 99};
   return ascii_share(sample_responses(policy, tok, prompts(64), g)).mean().item();
 }
 
 TEST(PPO, FirstMinibatchRatioIsExactlyOneAndTheToyRewardRises) {
-  manual_seed(5);
-  nn::Tokenizer tok;
-  nn::GPT policy(tiny_config(tok));
-  auto ref = frozen_copy(policy);
-  nn::ScalarModel value(tiny_config(tok));
-  value.init_backbone_from(policy);
+  Toy t(5);
+  auto &[tok, policy, ref, value] = t;
   const int iters = 10;
   PPOTrainer tr(policy, *ref, value, ascii_share, tok, toy_options(iters));
   double before = mean_toy_reward(policy, tok);
@@ -65,12 +74,8 @@ TEST(PPO, FirstMinibatchRatioIsExactlyOneAndTheToyRewardRises) {
 // TRL's kl_estimator k3: the per-token KL r - 1 - log r (r = pi_ref/pi) is >= 0, so the logged
 // sequence KL is never negative, and 0 while the policy is the reference.
 TEST(PPO, KlEstimatorK3LogsANonNegativeKl) {
-  manual_seed(5);
-  nn::Tokenizer tok;
-  nn::GPT policy(tiny_config(tok));
-  auto ref = frozen_copy(policy);
-  nn::ScalarModel value(tiny_config(tok));
-  value.init_backbone_from(policy);
+  Toy t(5);
+  auto &[tok, policy, ref, value] = t;
   PPOConfig o = toy_options(3);
   o.kl_estimator = "k3";
   PPOTrainer tr(policy, *ref, value, ascii_share, tok, o);
@@ -83,11 +88,8 @@ TEST(PPO, KlEstimatorK3LogsANonNegativeKl) {
 }
 
 TEST(PPO, AdaptiveKlMovesBeta) {
-  manual_seed(6);
-  nn::Tokenizer tok;
-  nn::GPT policy(tiny_config(tok));
-  auto ref = frozen_copy(policy);
-  nn::ScalarModel value(tiny_config(tok));
+  Toy t(6, /*value_from_policy=*/false);
+  auto &[tok, policy, ref, value] = t;
   PPOConfig o = toy_options(3);
   o.adaptive_kl = true;
   o.target_kl = 1.0;
