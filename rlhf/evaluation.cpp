@@ -13,6 +13,7 @@
 #include "rlhf/objectives.h"
 #include "rlhf/run_dir.h"
 #include "rlhf/checkpoints.h"
+#include "rlhf/verifier.h"
 
 namespace nanorlhf::rlhf {
 
@@ -48,7 +49,7 @@ std::vector<int64_t> row_lengths(const Tensor &response_mask) {
 }  // namespace
 
 json by_kind(const EvalResult &r, const Oracle &oracle) {
-  struct Acc { double n = 0, win = 0, tie = 0, score = 0, ref_score = 0; };
+  struct Acc { double n = 0, win = 0, tie = 0, score = 0, ref_score = 0, checked = 0, right = 0, ref_right = 0; };
   std::map<std::string, Acc> acc;
   for (const EvalRow &row : r.rows) {
     auto p = oracle.parse_prompt(row.prompt);
@@ -57,11 +58,17 @@ json by_kind(const EvalResult &r, const Oracle &oracle) {
     a.win += row.score.total > row.ref_score.total;
     a.tie += row.score.total == row.ref_score.total;
     a.score += row.score.total, a.ref_score += row.ref_score.total;
+    if (auto right = verifier_reward(row.prompt, row.response, row.finished)) {
+      a.checked += 1, a.right += *right;
+      a.ref_right += verifier_reward(row.prompt, row.ref_response, row.ref_finished).value_or(0.0);
+    }
   }
   json out = json::object();
-  for (const auto &[kind, a] : acc)
+  for (const auto &[kind, a] : acc) {
     out[kind] = {{"prompts", (int64_t)a.n}, {"win_rate_vs_sft", (a.win + 0.5 * a.tie) / a.n}, {"ties", a.tie / a.n},
                  {"oracle_reward", a.score / a.n}, {"ref_oracle_reward", a.ref_score / a.n}};
+    if (a.checked > 0) out[kind]["accuracy"] = a.right / a.checked, out[kind]["ref_accuracy"] = a.ref_right / a.checked;
+  }
   return out;
 }
 
@@ -160,7 +167,13 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
     res.helpful += r.score.helpful;
     res.honest += r.score.honest;
     res.harmless += r.score.harmless;
+    if (auto acc = verifier_reward(r.prompt, r.response, r.finished)) {
+      res.verifiable += 1;
+      res.accuracy += *acc;
+      res.ref_accuracy += verifier_reward(r.prompt, r.ref_response, r.ref_finished).value_or(0.0);
+    }
   }
+  if (res.verifiable > 0) res.accuracy /= double(res.verifiable), res.ref_accuracy /= double(res.verifiable);
   const double n = double(res.rows.size());
   for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
                     &res.finished, &res.helpful, &res.honest, &res.harmless})
@@ -170,11 +183,14 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
 }
 
 std::map<std::string, double> eval_metrics(const EvalResult &r) {
-  return {{"eval/oracle_reward", r.oracle_reward}, {"eval/ref_oracle_reward", r.ref_oracle_reward},
-          {"eval/win_rate_vs_sft", r.win_rate},    {"eval/win_rate_se", r.win_rate_se},
-          {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
-          {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
-          {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+  std::map<std::string, double> m = {
+      {"eval/oracle_reward", r.oracle_reward}, {"eval/ref_oracle_reward", r.ref_oracle_reward},
+      {"eval/win_rate_vs_sft", r.win_rate},    {"eval/win_rate_se", r.win_rate_se},
+      {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
+      {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
+      {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+  if (r.verifiable > 0) m["eval/accuracy"] = r.accuracy, m["eval/ref_accuracy"] = r.ref_accuracy;
+  return m;
 }
 
 std::string side_by_side(const EvalResult &r, int64_t n) {

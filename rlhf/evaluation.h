@@ -43,6 +43,10 @@ struct EvalResult {
   double response_length = 0;    // eval/response_length: mean response tokens
   double finished = 0;           // eval/finished: share of responses that ended with <|eos|>
   double helpful = 0, honest = 0, harmless = 0;  // eval/helpful, ...: means of the oracle's criteria
+  // The verifier on the prompts it can check (count, repeat, arithmetic): eval/accuracy is the share
+  // the policy answers right, eval/ref_accuracy the reference's; both only when verifiable > 0.
+  int64_t verifiable = 0;
+  double accuracy = 0, ref_accuracy = 0;
   std::vector<EvalRow> rows;
 };
 
@@ -64,7 +68,8 @@ double clustered_standard_error(const std::vector<std::string> &cluster, const s
 
 // The result as TRL-style eval/ metrics: eval/oracle_reward, eval/ref_oracle_reward,
 // eval/win_rate_vs_sft, eval/win_rate_se, eval/kl_to_ref, eval/response_length, eval/finished,
-// eval/helpful, eval/honest, eval/harmless.
+// eval/helpful, eval/honest, eval/harmless, and eval/accuracy, eval/ref_accuracy when some prompts
+// are verifiable.
 std::map<std::string, double> eval_metrics(const EvalResult &r);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.
