@@ -47,6 +47,18 @@ PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, cons
                             double clip_eps);
 Tensor entropy_from_logits(const Tensor &logits);
 
+// ---- GRPO (objectives_grpo.cpp) ----
+// rewards [B G]: G samples of each prompt in consecutive rows. scale_rewards: "group", "batch", "none".
+struct GRPOAdvantages { Tensor advantages, group_std; };  // [B G]; the std of each row's group [B G]
+GRPOAdvantages grpo_advantages(const Tensor &rewards, int64_t num_generations, const std::string &scale_rewards);
+struct GRPOLoss { Tensor loss, kl, clip_low, clip_high, clip_region; };  // kl and the clip ratios: masked means
+// logp, old_logp, ref_logp, mask [B, T]; advantages [B]. loss_type: "grpo", "bnpo", "dr_grpo", "dapo".
+// max_completion_length: dr_grpo's constant; num_items: dapo's token count of the whole global batch
+// (0 = this batch's).
+GRPOLoss grpo_loss(const Tensor &logp, const Tensor &old_logp, const Tensor &ref_logp, const Tensor &advantages,
+                   const Tensor &mask, double epsilon_low, double epsilon_high, double beta, const std::string &loss_type,
+                   int64_t max_completion_length, double num_items = 0);
+
 // ---- Direct preference optimisation and kin ----
 struct PreferenceLoss { Tensor loss, chosen_rewards, rejected_rewards; };
 PreferenceLoss dpo_loss(const Tensor &logp_chosen, const Tensor &logp_rejected, const Tensor &ref_logp_chosen,

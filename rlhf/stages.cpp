@@ -8,6 +8,7 @@
 
 #include "rlhf/evaluation.h"
 #include "rlhf/trainers/dpo.h"
+#include "rlhf/trainers/grpo.h"
 #include "rlhf/trainers/online_dpo.h"
 #include "rlhf/trainers/pipeline.h"
 #include "rlhf/trainers/ppo.h"
@@ -124,6 +125,13 @@ std::vector<Stage> make_stages() {
                          "last round",
                          online_dpo_options, [](const OnlineDPOConfig &o, bool quiet) {
                            run_online_dpo(o, quiet);
+                           return StageResult{wrote_run(o.run.out)};
+                         }));
+  s.push_back(make_stage("grpo",
+                         "GRPO: sample G per prompt, group-relative advantages, clipped loss; on the reward model, "
+                         "the verifier or both",
+                         grpo_options, [](const GRPOConfig &o, bool quiet) {
+                           run_grpo(o, quiet);
                            return StageResult{wrote_run(o.run.out)};
                          }));
   s.push_back(make_stage("eval", "evaluate a policy against the SFT reference with the oracle", eval_options,
