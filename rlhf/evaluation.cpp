@@ -151,7 +151,12 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   }
   policy.train(policy_was_training);
   ref.train(ref_was_training);
+  return summarize_rows(std::move(res.rows));
+}
 
+EvalResult summarize_rows(std::vector<EvalRow> rows) {
+  EvalResult res;
+  res.rows = std::move(rows);
   // Sums first, one division last: a tie of n prompts is exactly 0.5, whatever n.
   std::vector<std::string> row_prompts;
   std::vector<double> wins;
@@ -180,6 +185,21 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
     *v /= n;
   res.win_rate_se = res.rows.empty() ? 0.0 : clustered_standard_error(row_prompts, wins);
   return res;
+}
+
+
+double mean_of(const std::vector<double> &x) {
+  double m = 0;
+  for (double v : x) m += v / double(x.size());
+  return x.empty() ? std::nan("") : m;
+}
+
+double standard_error_of(const std::vector<double> &x) {
+  if (x.size() < 2) return std::nan("");
+  const double m = mean_of(x);
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  return std::sqrt(ss / double(x.size() - 1) / double(x.size()));
 }
 
 std::map<std::string, double> eval_metrics(const EvalResult &r) {

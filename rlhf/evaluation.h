@@ -62,6 +62,15 @@ struct EvalOptions {
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
                     const std::vector<std::string> &prompts, const EvalOptions &opts);
 
+// The aggregates of EvalResult (means, win rate and its clustered s.e., accuracy) from its rows:
+// what evaluate() returns, also for rows put together elsewhere (best-of-n in `nanorlhf compare`).
+EvalResult summarize_rows(std::vector<EvalRow> rows);
+
+// Mean, and standard error of the mean (sample sd / sqrt(n); NaN for fewer than 2 values): the
+// spread of a measure over seeds.
+double mean_of(const std::vector<double> &x);
+double standard_error_of(const std::vector<double> &x);
+
 // Standard error of the mean of x whose draws come in clusters (cluster[i] names x[i]'s): the
 // win rate's, with the draws of one held-out prompt as one cluster. NaN for a single cluster.
 double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x);

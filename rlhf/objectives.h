@@ -47,6 +47,10 @@ PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, cons
                             double clip_eps);
 Tensor entropy_from_logits(const Tensor &logits);
 
+// ---- Best-of-n ----
+// KL(pi_bon || pi) of keeping the best of n samples (exact when rewards do not tie).
+double best_of_n_kl(int64_t n);
+
 // ---- GRPO (objectives_grpo.cpp) ----
 // rewards [B G]: G samples of each prompt in consecutive rows. scale_rewards: "group", "batch", "none".
 struct GRPOAdvantages { Tensor advantages, group_std; };  // [B G]; the std of each row's group [B G]

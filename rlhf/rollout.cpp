@@ -3,6 +3,7 @@
 #include "rlhf/rollout.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "nanorlhf/nanorlhf.h"
@@ -91,6 +92,12 @@ nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vec
   return s;
 }
 
+namespace {
+std::atomic<int64_t> g_sampled_tokens{0};
+}  // namespace
+
+int64_t sampled_tokens() { return g_sampled_tokens.load(); }
+
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                          const nn::GenerationConfig &cfg) {
   NR_CHECK(!prompts.empty(), "sample_responses: no prompts");
@@ -109,6 +116,7 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
     std::vector<int64_t> row;
     for (int64_t t = 0; t < N; ++t)
       if (mask[b * N + t] != 0) row.push_back(resp[b * N + t]);
+    g_sampled_tokens += (int64_t)row.size();
     r.responses.push_back(tok.decode(row, /*skip_special=*/true));
   }
   return r;

@@ -66,6 +66,10 @@ struct SamplingOptions {
 Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts, int64_t k,
                 const SamplingOptions &o, uint64_t seed, const Rewards &reward);
 
+// Response tokens sampled by sample_responses in this process so far (`nanorlhf compare` reports
+// each method's training cost in them).
+int64_t sampled_tokens();
+
 // Prompts are rendered with the chat template (<|bos|><|user|>prompt<|assistant|>) and sampled.
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                          const nn::GenerationConfig &cfg);

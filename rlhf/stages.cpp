@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "rlhf/evaluation.h"
+#include "rlhf/trainers/compare.h"
 #include "rlhf/trainers/dpo.h"
 #include "rlhf/trainers/grpo.h"
 #include "rlhf/trainers/online_dpo.h"
@@ -143,11 +144,16 @@ std::vector<Stage> make_stages() {
                                "  eval/win_rate_vs_sft  {:.3f}  (s.e. {:.3f})\n"
                                "  eval/kl_to_ref        {:.3f}\n"
                                "  eval/response_length  {:.1f} tokens ({:.0f}% ended with <|eos|>)\n"
-                               "  helpful {:+.3f}  honest {:+.3f}  harmless {:+.3f}\n"
+                               "  helpful {:+.3f}  honest {:+.3f}  harmless {:+.3f}\n{}"
                                "wrote {}/: metrics.jsonl, eval.json, samples.txt, rows.jsonl",
                                o.policy, o.ref, r.rows.size(), r.oracle_reward, r.ref_oracle_reward, r.win_rate,
                                r.win_rate_se, r.kl_to_ref, r.response_length, 100 * r.finished, r.helpful, r.honest,
-                               r.harmless, o.out)};
+                               r.harmless,
+                               r.verifiable == 0 ? std::string()
+                                                 : fmt::format("  eval/accuracy        {:.3f}  (reference {:.3f}; the "
+                                                               "verifier on {} checkable prompts)\n",
+                                                               r.accuracy, r.ref_accuracy, r.verifiable),
+                               o.out)};
                          }));
   s.push_back({"pipeline",
                "the whole pipeline from one config: world, pretrain, SFT, preferences, RM, REINFORCE, PPO, DPO, eval",
@@ -157,6 +163,14 @@ std::vector<Stage> make_stages() {
                                                 "{}/report.html",
                                                 summary_table(r.summary), r.seconds, r.out, r.out)};
                }});
+  s.push_back({"compare",
+               "every policy method from one SFT model and one reward model over seeds: oracle score, win rate, KL, "
+               "RM score as mean +- s.e.",
+               compare_schema, [](const Config &c, bool quiet) {
+                 CompareResult r = run_compare(c, quiet);
+                 return StageResult{fmt::format("\n{}\ncompare finished in {:.0f} s; wrote {}/compare.json and {}/report.html",
+                                                compare_table(r.table), r.seconds, r.out, r.out)};
+               }});
   return s;
 }
 
@@ -165,6 +179,30 @@ std::vector<Stage> make_stages() {
 const std::vector<Stage> &stages() {
   static const std::vector<Stage> s = make_stages();
   return s;
+}
+
+std::vector<ConfigKey> prefixed_stage_keys(const std::string &stage, const std::string &prefix,
+                                           const nlohmann::json &wired) {
+  std::vector<ConfigKey> out;
+  for (auto k : find_stage(stage).schema()) {
+    if (wired.contains(k.name)) continue;
+    k.name = prefix + "." + k.name;
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Config prefixed_stage_config(const std::string &stage, const std::string &prefix, const Config &study,
+                             const nlohmann::json &wired) {
+  Config c(find_stage(stage).schema());
+  nlohmann::json flat = nlohmann::json::object();
+  const std::string p = prefix + ".";
+  for (const auto &k : study.keys())
+    if (k.rfind(p, 0) == 0) flat[k.substr(p.size())] = study.get(k);
+  for (auto &[k, v] : wired.items())
+    if (c.has(k)) flat[k] = v;
+  c.merge(flat);
+  return c;
 }
 
 const Stage &find_stage(const std::string &name) {
