@@ -75,4 +75,13 @@ PreferenceLoss simpo_loss(const Tensor &logp_chosen_sum, const Tensor &len_chose
                           const Tensor &len_rejected, double beta, double gamma);
 Tensor rpo_nll(const Tensor &logp_chosen_sum, const Tensor &len_chosen);
 
+// ---- KTO ----
+// Unpaired examples: logp, ref_logp [B] (summed over each completion), desirable[i] the label of
+// example i, z0 the reference point (kto_reference_point). Rewards are beta * (logp - ref_logp) of the
+// desirable / undesirable examples, in batch order; kl is z0.
+struct KTOLoss { Tensor loss, chosen_rewards, rejected_rewards, kl; };
+Tensor kto_reference_point(const Tensor &kl_logp, const Tensor &kl_ref_logp);
+KTOLoss kto_loss(const Tensor &logp, const Tensor &ref_logp, const std::vector<bool> &desirable, const Tensor &z0,
+                 double beta, double desirable_weight, double undesirable_weight);
+
 }  // namespace nanorlhf::rlhf

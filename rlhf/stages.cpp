@@ -10,6 +10,7 @@
 #include "rlhf/trainers/compare.h"
 #include "rlhf/trainers/dpo.h"
 #include "rlhf/trainers/grpo.h"
+#include "rlhf/trainers/kto.h"
 #include "rlhf/trainers/online_dpo.h"
 #include "rlhf/trainers/pipeline.h"
 #include "rlhf/trainers/ppo.h"
@@ -114,6 +115,11 @@ std::vector<Stage> make_stages() {
   s.push_back(make_stage("dpo", "DPO and kin (ipo, hinge/SLiC, simpo, cDPO label smoothing) on preference pairs",
                          dpo_options, [](const DPOConfig &o, bool quiet) {
                            run_dpo(o, quiet);
+                           return StageResult{wrote_run(o.run.out)};
+                         }));
+  s.push_back(make_stage("kto", "KTO on unpaired thumbs-up/down examples (or preference pairs, unpaired)",
+                         kto_options, [](const KTOConfig &o, bool quiet) {
+                           run_kto(o, quiet);
                            return StageResult{wrote_run(o.run.out)};
                          }));
   s.push_back(make_stage("raft", "RAFT: sample K per prompt, keep the best by the reward model, fine-tune on it",

@@ -40,6 +40,7 @@ const std::vector<CompareMethod> &compare_methods() {
       {"ipo", "dpo", "IPO", {{"loss_type", "ipo"}, {"label_smoothing", 0.0}}},
       {"slic", "dpo", "SLiC-HF hinge", {{"loss_type", "hinge"}, {"label_smoothing", 0.0}}},
       {"simpo", "dpo", "SimPO (no reference)", {{"loss_type", "simpo"}, {"label_smoothing", 0.0}}},
+      {"kto", "kto", "KTO on the same pairs, unpaired (chosen desirable, rejected not), one epoch", {{"epochs", 1}}},
       {"raft", "raft", "RAFT: fine-tune on the reward model's best of K", json::object()},
       {"online_dpo", "online_dpo", "iterative DPO on the reward model's best vs worst of K", json::object()},
       {"best_of_n", "", "best-of-n sampling from SFT by the reward model (no training)", json::object()},
@@ -49,12 +50,14 @@ const std::vector<CompareMethod> &compare_methods() {
 
 namespace {
 
-// The keys compare sets for every stage (the user cannot): the shared inputs, the run folder, the seed.
+// The keys compare sets for every stage (the user cannot): the shared inputs, the run folder, the
+// seed, and no evaluation inside the trainer (compare evaluates every run itself, alike).
 json wiring(const std::string &from, const std::string &out, uint64_t seed) {
   const std::string w = from + "/world";
   return {{"policy", from + "/sft"},  {"reward_model", from + "/rm"}, {"prompts", w + "/prompts.jsonl"},
           {"eval_prompts", w + "/eval_prompts.jsonl"}, {"world", ""}, {"out", out},
-          {"data", from + "/preferences/train.jsonl"}, {"ref", from + "/sft"}, {"seed", seed}};
+          {"data", from + "/preferences/train.jsonl"}, {"ref", from + "/sft"}, {"seed", seed},
+          {"eval_every", 0}, {"eval_size", 0}, {"eval_max_new_tokens", 48}, {"eval_temperature", 1.0}, {"eval_seed", 1}};
 }
 
 std::vector<std::string> split_names(const std::string &s) {
