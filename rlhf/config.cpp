@@ -306,6 +306,19 @@ std::string Config::help_text() const {
   return out;
 }
 
+std::vector<std::string> split_comma_list(std::string_view s) {
+  std::vector<std::string> out;
+  for (size_t p = 0; p <= s.size();) {
+    size_t q = std::min(s.find(',', p), s.size());
+    std::string_view x = s.substr(p, q - p);
+    while (!x.empty() && x.front() == ' ') x.remove_prefix(1);
+    while (!x.empty() && x.back() == ' ') x.remove_suffix(1);
+    if (!x.empty()) out.emplace_back(x);
+    p = q + 1;
+  }
+  return out;
+}
+
 void apply_key_flags(Config& config, const std::vector<std::string> &args, const std::string &command) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string &a = args[i];

@@ -66,6 +66,10 @@ class Config {
   std::vector<nlohmann::json> values_;  // parallel to schema_
 };
 
+// The items of a comma-separated list value ("reward_model, verifier"), spaces trimmed, empty
+// items dropped.
+std::vector<std::string> split_comma_list(std::string_view s);
+
 // Applies command-line tokens that name config keys, in order: `--key value`, `--key=value`, a
 // bare `--flag` for a boolean key; `--max-new-tokens` also names max_new_tokens. A flag that names
 // no key is an error listing the closest keys of `nanorlhf <command>`.

@@ -74,6 +74,9 @@ class PolicyRun {
   // max_new_tokens), the oracle and held-out prompts when o.world and o.eval_prompts are set.
   PolicyRun(const std::string &stage, const PolicyRunOptions &o, int64_t max_new_tokens, uint64_t seed,
             const std::string &device, bool quiet);
+  // A frozen reference other than the initial policy (run directory `dir`), also the evaluation's
+  // baseline; it must read the policy's tokens (an error names both configs otherwise).
+  void use_reference(const std::string &dir);
   // Creates the run directory and writes config.json: call once every input is loaded and checked.
   RunDir &begin(nlohmann::json resolved);
   std::vector<std::string> next_prompts(int64_t n);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "rlhf/config.h"
 #include "rlhf/verifier.h"
 #include "tensor/error.h"
 
@@ -14,23 +15,8 @@ namespace nanorlhf::rlhf {
 
 namespace {
 
-std::vector<std::string> split_list(const std::string &s) {
-  std::vector<std::string> out;
-  size_t p = 0;
-  while (p <= s.size()) {
-    size_t q = s.find(',', p);
-    std::string item = s.substr(p, q == std::string::npos ? std::string::npos : q - p);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-    if (q == std::string::npos) break;
-    p = q + 1;
-  }
-  return out;
-}
-
 std::vector<double> weights_of(const RewardOptions &o, size_t n) {
-  std::vector<std::string> w = split_list(o.reward_weights);
+  std::vector<std::string> w = split_comma_list(o.reward_weights);
   if (w.empty()) return std::vector<double>(n, 1.0);
   if (w.size() != n)
     throw Error(fmt::format("reward_weights: {} weights '{}' for {} reward_funcs '{}'; give one per function",
@@ -58,7 +44,7 @@ const std::vector<std::string> &reward_func_names() {
 }
 
 void RewardOptions::validate() const {
-  std::vector<std::string> names = split_list(reward_funcs);
+  std::vector<std::string> names = split_comma_list(reward_funcs);
   if (names.empty()) throw Error(fmt::format("reward_funcs is empty; valid: {}", fmt::join(reward_func_names(), ", ")));
   for (const auto &n : names)
     if (std::find(reward_func_names().begin(), reward_func_names().end(), n) == reward_func_names().end())
@@ -68,7 +54,7 @@ void RewardOptions::validate() const {
 }
 
 bool RewardOptions::uses(const std::string &name) const {
-  std::vector<std::string> names = split_list(reward_funcs);
+  std::vector<std::string> names = split_comma_list(reward_funcs);
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
@@ -97,7 +83,7 @@ Rewards make_rewards(const RewardOptions &o, const nn::ScalarModel *rm, const st
   } catch (const Error &e) {
     throw Error(who + ": " + e.what());
   }
-  std::vector<std::string> names = split_list(o.reward_funcs);
+  std::vector<std::string> names = split_comma_list(o.reward_funcs);
   std::vector<double> w = weights_of(o, names.size());
   std::vector<RewardTerm> terms;
   for (size_t i = 0; i < names.size(); ++i) {

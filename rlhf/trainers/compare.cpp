@@ -60,22 +60,9 @@ json wiring(const std::string &from, const std::string &out, uint64_t seed) {
           {"eval_every", 0}, {"eval_size", 0}, {"eval_max_new_tokens", 48}, {"eval_temperature", 1.0}, {"eval_seed", 1}};
 }
 
-std::vector<std::string> split_names(const std::string &s) {
-  std::vector<std::string> out;
-  for (size_t p = 0; p <= s.size();) {
-    size_t q = std::min(s.find(',', p), s.size());
-    std::string x = s.substr(p, q - p);
-    while (!x.empty() && x.front() == ' ') x.erase(0, 1);
-    while (!x.empty() && x.back() == ' ') x.pop_back();
-    if (!x.empty()) out.push_back(x);
-    p = q + 1;
-  }
-  return out;
-}
-
 std::vector<uint64_t> parse_seeds(const std::string &s) {
   std::vector<uint64_t> out;
-  for (const auto &x : split_names(s)) {
+  for (const auto &x : split_comma_list(s)) {
     size_t used = 0;
     long long v = -1;
     try {
@@ -161,7 +148,7 @@ CompareResult run_compare(const Config &c, bool quiet) {
   {
     std::string valid;
     for (const auto &m : compare_methods()) valid += (valid.empty() ? "" : ", ") + m.name;
-    std::vector<std::string> names = split_names(c.str("methods"));
+    std::vector<std::string> names = split_comma_list(c.str("methods"));
     for (const auto &m : compare_methods())
       if (names.empty() || std::find(names.begin(), names.end(), m.name) != names.end()) todo.push_back(&m);
     for (const auto &n : names) {

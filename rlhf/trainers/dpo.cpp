@@ -176,14 +176,7 @@ Metrics run_dpo(const DPOConfig &cfg, bool quiet) {
   PolicyRun run("dpo", cfg.run, 0, cfg.seed, cfg.device, quiet);
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
-  if (!cfg.ref.empty()) {  // a reference other than the initial policy (also the evaluation's baseline)
-    LoadedModel r = load_run<nn::GPT>(cfg.ref, run.device);
-    NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer.vocab_size() == tok.vocab_size(),
-             "dpo: reference {} (model {}, {} tokenizer tokens) does not read the policy's tokens (model {}, {})",
-             cfg.ref, r.model->config.to_json().dump(), r.tokenizer.vocab_size(), policy.config.to_json().dump(),
-             tok.vocab_size());
-    run.ref = frozen_copy(*r.model);
-  }
+  if (!cfg.ref.empty()) run.use_reference(cfg.ref);  // also the evaluation's baseline
   std::vector<PreferencePair> pairs = read_preference_pairs(cfg.data, tok, policy.config.ctx);
   NR_CHECK(!pairs.empty(), "{}: no preference pairs", cfg.data);
   DPOTrainer tr(policy, cfg.loss_type == "simpo" ? nullptr : run.ref.get(), std::move(pairs), tok.pad_id(), cfg);

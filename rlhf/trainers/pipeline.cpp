@@ -163,17 +163,11 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   {
     std::string valid;
     for (const auto &st : pipeline_stages()) valid += (valid.empty() ? "" : ", ") + std::string(st.name);
-    std::string s = c.str("stages");
-    for (size_t p = 0; p <= s.size();) {
-      size_t q = std::min(s.find(',', p), s.size());
-      std::string name = s.substr(p, q - p);
-      if (!name.empty()) {
-        bool ok = false;
-        for (const auto &st : pipeline_stages()) ok = ok || name == st.name;
-        NR_CHECK(ok, "pipeline: unknown stage '{}' in stages; valid: {}", name, valid);
-        todo.insert(name);
-      }
-      p = q + 1;
+    for (const std::string &name : split_comma_list(c.str("stages"))) {
+      bool ok = false;
+      for (const auto &st : pipeline_stages()) ok = ok || name == st.name;
+      NR_CHECK(ok, "pipeline: unknown stage '{}' in stages; valid: {}", name, valid);
+      todo.insert(name);
     }
   }
   fs::create_directories(out);
