@@ -105,7 +105,7 @@ SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, con
 }
 
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
-                    const std::vector<std::string> &prompts, const EvalOptions &opts) {
+                    const std::vector<std::string> &prompts, const EvalOptions &opts, const nn::ScalarModel *rm) {
   NR_CHECK(!prompts.empty(), "evaluate: no prompts");
   NR_CHECK(opts.batch > 0, "evaluate: batch must be positive, got {}", opts.batch);
   nn::GenerationConfig g{.max_new_tokens = opts.max_new_tokens, .temperature = opts.temperature};
@@ -117,6 +117,7 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   NoGradGuard no_grad;
 
   EvalResult res;
+  if (rm) res.rm_score = res.ref_rm_score = 0;
   for (size_t i = 0, chunk = 0; i < prompts.size(); i += (size_t)opts.batch, ++chunk) {
     std::vector<std::string> part = slice(prompts, i, std::min(prompts.size(), i + (size_t)opts.batch));
     g.seed = opts.seed + chunk;  // the same seed for both models: a model against itself ties exactly
@@ -128,6 +129,11 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
                       response_logprobs(ref, pi.gen, opts.temperature)).sum({1});
     std::vector<double> klv = kl.to_vector<double>();
     std::vector<int64_t> len = row_lengths(pi.gen.response_mask);
+    std::vector<double> rm_pi, rm_sft;  // the proxy, as the trainers score it: the sampled tokens, no penalty
+    if (rm) {
+      rm_pi = reward_scores(*rm, pi.gen).to_vector<double>();
+      rm_sft = reward_scores(*rm, sft.gen).to_vector<double>();
+    }
     for (size_t b = 0; b < part.size(); ++b) {
       EvalRow row;
       row.prompt = part[b];
@@ -139,6 +145,7 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
       row.ref_score = oracle.score(row.prompt, row.ref_response, row.ref_finished);
       row.kl = klv[b];
       row.length = len[b];
+      if (rm) row.rm_score = rm_pi[b], row.ref_rm_score = rm_sft[b];
       res.rows.push_back(std::move(row));
     }
   }
@@ -160,21 +167,25 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
     res.helpful += r.score.helpful;
     res.honest += r.score.honest;
     res.harmless += r.score.harmless;
+    if (rm) res.rm_score += r.rm_score, res.ref_rm_score += r.ref_rm_score;
   }
   const double n = double(res.rows.size());
   for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
-                    &res.finished, &res.helpful, &res.honest, &res.harmless})
+                    &res.finished, &res.helpful, &res.honest, &res.harmless, &res.rm_score, &res.ref_rm_score})
     *v /= n;
   res.win_rate_se = res.rows.empty() ? 0.0 : clustered_standard_error(row_prompts, wins);
   return res;
 }
 
 std::map<std::string, double> eval_metrics(const EvalResult &r) {
-  return {{"eval/oracle_reward", r.oracle_reward}, {"eval/ref_oracle_reward", r.ref_oracle_reward},
-          {"eval/win_rate_vs_sft", r.win_rate},    {"eval/win_rate_se", r.win_rate_se},
-          {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
-          {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
-          {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+  std::map<std::string, double> m = {
+      {"eval/oracle_reward", r.oracle_reward}, {"eval/ref_oracle_reward", r.ref_oracle_reward},
+      {"eval/win_rate_vs_sft", r.win_rate},    {"eval/win_rate_se", r.win_rate_se},
+      {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
+      {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
+      {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+  if (!std::isnan(r.rm_score)) m["eval/rm_score"] = r.rm_score, m["eval/ref_rm_score"] = r.ref_rm_score;
+  return m;
 }
 
 std::string side_by_side(const EvalResult &r, int64_t n) {
