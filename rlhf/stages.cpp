@@ -9,6 +9,7 @@
 #include "rlhf/evaluation.h"
 #include "rlhf/trainers/dpo.h"
 #include "rlhf/trainers/online_dpo.h"
+#include "rlhf/trainers/overoptimization.h"
 #include "rlhf/trainers/pipeline.h"
 #include "rlhf/trainers/ppo.h"
 #include "rlhf/trainers/preferences.h"
@@ -149,6 +150,14 @@ std::vector<Stage> make_stages() {
                                                 "{}/report.html",
                                                 summary_table(r.summary), r.seconds, r.out, r.out)};
                }});
+  s.push_back(make_stage("overoptimization",
+                         "reward over-optimisation (Gao et al. 2022): best-of-n and RL without KL on RMs of several "
+                         "data sizes, gold vs proxy against sqrt(KL), fits",
+                         overoptimization_options, [](const OveroptimizationConfig &o, bool quiet) {
+                           OveroptimizationResult r = run_overoptimization(o, quiet);
+                           return StageResult{fmt::format("\n{}\nwrote {}/overoptimization.json and {}/report.html",
+                                                          r.table, o.out, o.out)};
+                         }));
   return s;
 }
 
