@@ -37,8 +37,10 @@ void check_points(const std::vector<double> &d, const std::vector<double> &R, co
 
 }  // namespace
 
-// Best-of-n from pi has (Stiennon et al. 2020 app. G.3; Gao et al. 2022 sec. 2.2)
+// Best-of-n from pi, the KL Gao et al. 2022 use (from Stiennon et al. 2020):
 //   \mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}
+// exact when no two samples are equal, else an upper bound (Beirami et al. 2024): SFT here often
+// repeats a response, so the best-of-n d is an upper bound on its true sqrt(KL).
 double bon_kl(int64_t n) {
   NR_CHECK(n >= 1, "bon_kl: n must be >= 1, got {}", n);
   return std::log(double(n)) - double(n - 1) / double(n);
@@ -51,7 +53,7 @@ size_t best_of_n(const std::vector<double> &proxy, int64_t n) {
 }
 
 // With the N responses sorted by proxy score, rank i = 1..N from the lowest, the i-th is the best of
-// a uniformly drawn n-subset with probability (Gao et al. 2022, app. "best-of-n", unbiased estimator)
+// a uniformly drawn n-subset with probability (Gao et al. 2022's unbiased best-of-n estimator)
 //   w_i = \binom{i-1}{n-1} \Big/ \binom{N}{n}
 // so E[gold of the pick] = \sum_i w_i\, \text{gold}_i, from all N samples at once.
 std::vector<double> bon_pick_weights(const std::vector<double> &proxy, int64_t n) {
@@ -67,11 +69,11 @@ std::vector<double> bon_pick_weights(const std::vector<double> &proxy, int64_t n
   return w;
 }
 
-// Gao et al. 2022 eq. (1), best-of-n, with d = \sqrt{\mathrm{KL}} and R = gold - gold at d = 0:
+// Gao et al. 2022's best-of-n form, with d = \sqrt{\mathrm{KL}} and R = gold - gold at d = 0:
 //   R_{\text{bon}}(d) = d\,(\alpha_{\text{bon}} - \beta_{\text{bon}}\, d)
 double gold_bon(double d, double alpha, double beta) { return d * (alpha - beta * d); }
 
-// Gao et al. 2022 eq. (2), RL:
+// Gao et al. 2022's RL form:
 //   R_{\text{RL}}(d) = d\,(\alpha_{\text{RL}} - \beta_{\text{RL}} \log d)
 double gold_rl(double d, double alpha, double beta) { return d > 0 ? d * (alpha - beta * std::log(d)) : 0.0; }
 

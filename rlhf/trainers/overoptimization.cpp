@@ -190,10 +190,10 @@ BonSamples sample_best_of_n(const OveroptimizationConfig &cfg, const std::string
     s.gold.push_back(std::move(gold));
     for (size_t k = 0; k < rms.size(); ++k) s.proxy[k].push_back(std::move(proxy[k]));
     if (p < 4) s.responses.push_back(std::move(texts));
-    if (!quiet)
-      std::fprintf(stderr, "\rbest-of-n: prompt %zu/%zu sampled (%.0f s)", p + 1, s.prompts.size(), seconds_since(t0));
   }
-  if (!quiet) std::fprintf(stderr, "\n");
+  if (!quiet)
+    std::fprintf(stderr, "best-of-n: %zu samples scored by the oracle and %zu reward models in %.0f s\n",
+                 s.prompts.size() * (size_t)cfg.bon_max_n, rms.size(), seconds_since(t0));
   return s;
 }
 

@@ -28,12 +28,14 @@ struct OveroptimizationConfig {
   uint64_t seed = 1;                       // the pair draw and the best-of-n samples
   std::string device = "cpu";
   RewardConfig rm{.loop = {.steps = 400}};
-  // No KL penalty: the RL run climbs the proxy as far as it can (Gao et al. sec. 3.3, no KL).
+  // No KL penalty: the RL run climbs the proxy as far as it can. lr 5e-5 (the pipeline's REINFORCE
+  // lr): at 1e-4 the policy on the 4000-pair RM collapsed ("SorrySorry...", KL 153 by step 200) and
+  // its points past d = 4 left the RL form unfittable (peak d 0.03).
   ReinforceConfig rl = [] {
     ReinforceConfig r;
     r.beta = 0.0;
     r.loop = {.steps = 200, .log_every = 10, .eval_every = 20};
-    r.optim = policy_optim(1e-4);
+    r.optim = policy_optim(5e-5);
     return r;
   }();
   void validate() const;
