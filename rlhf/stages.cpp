@@ -1,5 +1,4 @@
-// The registry's entries: each binds a command name to its options table and its run_* function,
-// and says in one line what the command wrote.
+// The registry's entries: each binds a command to its options table and run_* function, and says what it wrote.
 #include "rlhf/stages.h"
 
 #include <cmath>
