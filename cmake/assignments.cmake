@@ -38,6 +38,7 @@ nr_assignment(03_reward_model nanorlhf_rlhf rlhf/objectives_reward.cpp objective
               grade_reward_model.cpp ALL)
 nr_assignment(04_gae_ppo nanorlhf_rlhf rlhf/objectives_ppo.cpp objectives_ppo.cpp grade_gae_ppo.cpp ALL)
 nr_assignment(05_dpo nanorlhf_rlhf rlhf/objectives_dpo.cpp objectives_dpo.cpp grade_dpo.cpp ALL)
+nr_assignment(07_grpo nanorlhf_rlhf rlhf/objectives_grpo.cpp objectives_grpo.cpp grade_grpo.cpp ALL)
 # The CUDA softmax lives in kernels/cuda/softmax.cu with its other kernels, so nothing in the library
 # is swapped: the grader links the student's kernel or the reference adapter (the library's kernel).
 nr_assignment(06_cuda_softmax NONE lectures/assignments/06_cuda_softmax/reference_softmax.cpp softmax_forward.cu

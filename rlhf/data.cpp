@@ -163,22 +163,47 @@ std::vector<PromptExample> read_prompts_jsonl(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// An optional boolean field (absent: `flag` keeps its default).
+void bool_field(const json& r, const char* key, bool* flag, const std::string& where) {
+  if (!r.contains(key)) return;
+  if (!r[key].is_boolean())
+    throw std::runtime_error(where + ": field \"" + key + "\" must be true or false, got " + r[key].dump());
+  *flag = r[key].get<bool>();
+}
+
+PreferencePair parse_preference(const json& r, const std::string& where) {
+  PreferencePair p;
+  p.prompt = string_field(r, "prompt", where);
+  p.chosen = string_field(r, "chosen", where);
+  p.rejected = string_field(r, "rejected", where);
+  bool_field(r, "chosen_finished", &p.chosen_finished, where);
+  bool_field(r, "rejected_finished", &p.rejected_finished, where);
+  p.source = where;
+  return p;
+}
+
+UnpairedExample parse_unpaired(const json& r, const std::string& where) {
+  UnpairedExample e;
+  e.prompt = string_field(r, "prompt", where);
+  e.completion = string_field(r, "completion", where);
+  if (!r.contains("label")) throw record_error(where, "missing field \"label\" (true = desirable, false = undesirable)");
+  // Strict, as TRL: 1, "yes" or "true" are not labels.
+  if (!r["label"].is_boolean())
+    throw record_error(where, "field \"label\" must be a JSON boolean true or false (TRL's unpaired format), got " +
+                                  describe(r["label"]));
+  e.label = r["label"].get<bool>();
+  bool_field(r, "completion_finished", &e.finished, where);
+  e.source = where;
+  return e;
+}
+
+}  // namespace
+
 std::vector<PreferencePair> read_preference_jsonl(const std::string& path) {
   std::vector<PreferencePair> out;
-  for_each_record(path, [&](const json& r, const std::string& where) {
-    PreferencePair p;
-    p.prompt = string_field(r, "prompt", where);
-    p.chosen = string_field(r, "chosen", where);
-    p.rejected = string_field(r, "rejected", where);
-    for (auto [key, flag] : {std::pair{"chosen_finished", &p.chosen_finished}, {"rejected_finished", &p.rejected_finished}}) {
-      if (!r.contains(key)) continue;
-      if (!r[key].is_boolean())
-        throw std::runtime_error(where + ": field \"" + key + "\" must be true or false, got " + r[key].dump());
-      *flag = r[key].get<bool>();
-    }
-    p.source = where;
-    out.push_back(std::move(p));
-  });
+  for_each_record(path, [&](const json& r, const std::string& where) { out.push_back(parse_preference(r, where)); });
   return out;
 }
 
@@ -207,6 +232,81 @@ std::vector<PreferencePair> read_preference_pairs(const std::string& path, const
   return pairs;
 }
 
+std::vector<UnpairedExample> read_unpaired_jsonl(const std::string& path) {
+  std::vector<UnpairedExample> out;
+  for_each_record(path, [&](const json& r, const std::string& where) { out.push_back(parse_unpaired(r, where)); });
+  return out;
+}
+
+std::vector<UnpairedExample> unpair_preferences(const std::vector<PreferencePair>& pairs) {
+  std::vector<UnpairedExample> out;
+  for (const PreferencePair& p : pairs)
+    for (bool chosen : {true, false}) {
+      UnpairedExample e;
+      e.prompt = p.prompt;
+      e.completion = chosen ? p.chosen : p.rejected;
+      e.label = chosen;
+      e.finished = chosen ? p.chosen_finished : p.rejected_finished;
+      e.source = p.source;
+      out.push_back(std::move(e));
+    }
+  return out;
+}
+
+std::vector<UnpairedExample> read_kto_jsonl(const std::string& path) {
+  // A record's format by its keys; a record with neither set takes the file's (the parser then names
+  // what is missing).
+  auto is_pair = [](const json& r) { return r.contains("chosen") || r.contains("rejected"); };
+  auto is_unpaired = [](const json& r) { return r.contains("completion") || r.contains("label"); };
+  std::vector<UnpairedExample> out;
+  int first = 0;  // 1 = pairs, 2 = unpaired, from the first record
+  std::string first_at;
+  for_each_record(path, [&](const json& r, const std::string& where) {
+    const int kind = is_pair(r) && is_unpaired(r) ? 3 : is_pair(r) ? 1 : is_unpaired(r) ? 2 : 0;
+    if (kind == 3)
+      throw record_error(where, "holds both preference keys (\"chosen\"/\"rejected\") and unpaired keys "
+                                "(\"completion\"/\"label\"); expected one format");
+    if (!first) {
+      first = kind ? kind : 2;
+      first_at = where;
+    }
+    if (kind && kind != first)
+      throw record_error(where, std::string("a ") + (kind == 1 ? "preference {\"chosen\", \"rejected\"}" :
+                                                                  "unpaired {\"completion\", \"label\"}") +
+                                    " record in a file whose first record (" + first_at + ") is " +
+                                    (first == 1 ? "a preference pair" : "unpaired") + "; a file must hold one format");
+    if (first == 1) {
+      std::vector<UnpairedExample> two = unpair_preferences({parse_preference(r, where)});
+      out.insert(out.end(), two.begin(), two.end());
+    } else {
+      out.push_back(parse_unpaired(r, where));
+    }
+  });
+  return out;
+}
+
+void tokenize_unpaired(std::vector<UnpairedExample>& examples, const nn::Tokenizer& tok, int64_t ctx) {
+  for (UnpairedExample& e : examples) {
+    e.prompt_ids = tok.encode_prompt(e.prompt);
+    const int64_t P = static_cast<int64_t>(e.prompt_ids.size());
+    if (P >= ctx)
+      throw std::runtime_error(e.source + ": the prompt is " + std::to_string(P) +
+                               " tokens with the chat template, longer than the context ctx = " + std::to_string(ctx) +
+                               " leaves room for (the model reads prompt + completion)");
+    e.completion_ids = e.finished ? tok.encode_completion(e.completion) : tok.encode(e.completion, false);
+    const int64_t n = P + static_cast<int64_t>(e.completion_ids.size());
+    if (n > ctx)
+      throw std::runtime_error(e.source + ": prompt + " + (e.label ? "desirable" : "undesirable") + " completion is " +
+                               std::to_string(n) + " tokens, longer than the context ctx = " + std::to_string(ctx));
+  }
+}
+
+std::vector<UnpairedExample> read_kto_examples(const std::string& path, const nn::Tokenizer& tok, int64_t ctx) {
+  std::vector<UnpairedExample> examples = read_kto_jsonl(path);
+  tokenize_unpaired(examples, tok, ctx);
+  return examples;
+}
+
 namespace {
 template <class Json>
 void write_records(const std::string& path, const std::vector<Json>& records) {
@@ -220,6 +320,15 @@ void write_records(const std::string& path, const std::vector<Json>& records) {
 }  // namespace
 
 void write_jsonl(const std::string& path, const std::vector<json>& records) { write_records(path, records); }
+void write_unpaired_jsonl(const std::string& path, const std::vector<UnpairedExample>& examples) {
+  std::vector<nlohmann::ordered_json> records;
+  for (const UnpairedExample& e : examples) {
+    nlohmann::ordered_json r = {{"prompt", e.prompt}, {"completion", e.completion}, {"label", e.label}};
+    if (!e.finished) r["completion_finished"] = false;
+    records.push_back(std::move(r));
+  }
+  write_records(path, records);
+}
 void write_ordered_jsonl(const std::string& path, const std::vector<nlohmann::ordered_json>& records) {
   write_records(path, records);
 }

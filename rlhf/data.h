@@ -57,6 +57,31 @@ void tokenize_pairs(std::vector<PreferencePair>& pairs, const nn::Tokenizer& tok
 // read_preference_jsonl, then tokenize_pairs: what `nanorlhf rm` and `nanorlhf dpo` read.
 std::vector<PreferencePair> read_preference_pairs(const std::string& path, const nn::Tokenizer& tok, int64_t ctx);
 
+// KTO's unpaired example, TRL's {"prompt", "completion", "label"}: label a JSON boolean (true = the
+// completion is desirable; no 0/1 or "yes"), optional "completion_finished" (default true; false: cut
+// at max_new_tokens, no <|eos|>).
+struct UnpairedExample {
+  std::string prompt, completion;
+  bool label = true;
+  bool finished = true;
+  std::vector<int64_t> prompt_ids;      // <|bos|><|user|>prompt<|assistant|>
+  std::vector<int64_t> completion_ids;  // with <|eos|> when finished
+  std::string source;                   // "path:line"
+};
+std::vector<UnpairedExample> read_unpaired_jsonl(const std::string& path);  // text only, no ids
+// TRL's unpair_preference_dataset: each pair gives its chosen completion as a desirable example and
+// its rejected one as an undesirable example (in that order, pair by pair), keeping the pair's source.
+std::vector<UnpairedExample> unpair_preferences(const std::vector<PreferencePair>& pairs);
+// Either format, told apart by the first record's keys ("chosen"/"rejected": pairs, unpaired;
+// "completion"/"label": unpaired); a record of the other format is an error naming its line.
+std::vector<UnpairedExample> read_kto_jsonl(const std::string& path);
+// The checks of tokenize_pairs, errors naming each example's source.
+void tokenize_unpaired(std::vector<UnpairedExample>& examples, const nn::Tokenizer& tok, int64_t ctx);
+// read_kto_jsonl, then tokenize_unpaired: what `nanorlhf kto` reads.
+std::vector<UnpairedExample> read_kto_examples(const std::string& path, const nn::Tokenizer& tok, int64_t ctx);
+// TRL's unpaired JSONL, keys in the order prompt, completion, label (+ completion_finished when false).
+void write_unpaired_jsonl(const std::string& path, const std::vector<UnpairedExample>& examples);
+
 // Every non-blank line parsed as JSON, with its 1-based line number.
 std::vector<std::pair<int64_t, nlohmann::json>> read_jsonl(const std::string& path);
 // One compact JSON object per line, written atomically. Invalid UTF-8 (a sampled byte-level token

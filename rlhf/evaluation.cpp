@@ -13,6 +13,7 @@
 #include "rlhf/objectives.h"
 #include "rlhf/run_dir.h"
 #include "rlhf/checkpoints.h"
+#include "rlhf/verifier.h"
 
 namespace nanorlhf::rlhf {
 
@@ -48,7 +49,7 @@ std::vector<int64_t> row_lengths(const Tensor &response_mask) {
 }  // namespace
 
 json by_kind(const EvalResult &r, const Oracle &oracle) {
-  struct Acc { double n = 0, win = 0, tie = 0, score = 0, ref_score = 0; };
+  struct Acc { double n = 0, win = 0, tie = 0, score = 0, ref_score = 0, checked = 0, right = 0, ref_right = 0; };
   std::map<std::string, Acc> acc;
   for (const EvalRow &row : r.rows) {
     auto p = oracle.parse_prompt(row.prompt);
@@ -57,11 +58,17 @@ json by_kind(const EvalResult &r, const Oracle &oracle) {
     a.win += row.score.total > row.ref_score.total;
     a.tie += row.score.total == row.ref_score.total;
     a.score += row.score.total, a.ref_score += row.ref_score.total;
+    if (auto right = verifier_reward(row.prompt, row.response, row.finished)) {
+      a.checked += 1, a.right += *right;
+      a.ref_right += verifier_reward(row.prompt, row.ref_response, row.ref_finished).value_or(0.0);
+    }
   }
   json out = json::object();
-  for (const auto &[kind, a] : acc)
+  for (const auto &[kind, a] : acc) {
     out[kind] = {{"prompts", (int64_t)a.n}, {"win_rate_vs_sft", (a.win + 0.5 * a.tie) / a.n}, {"ties", a.tie / a.n},
                  {"oracle_reward", a.score / a.n}, {"ref_oracle_reward", a.ref_score / a.n}};
+    if (a.checked > 0) out[kind]["accuracy"] = a.right / a.checked, out[kind]["ref_accuracy"] = a.ref_right / a.checked;
+  }
   return out;
 }
 
@@ -117,7 +124,6 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   NoGradGuard no_grad;
 
   EvalResult res;
-  if (rm) res.rm_score = res.ref_rm_score = 0;
   for (size_t i = 0, chunk = 0; i < prompts.size(); i += (size_t)opts.batch, ++chunk) {
     std::vector<std::string> part = slice(prompts, i, std::min(prompts.size(), i + (size_t)opts.batch));
     g.seed = opts.seed + chunk;  // the same seed for both models: a model against itself ties exactly
@@ -151,7 +157,14 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
   }
   policy.train(policy_was_training);
   ref.train(ref_was_training);
+  return summarize_rows(std::move(res.rows));
+}
 
+EvalResult summarize_rows(std::vector<EvalRow> rows) {
+  EvalResult res;
+  res.rows = std::move(rows);
+  const bool has_rm = !res.rows.empty() && !std::isnan(res.rows[0].rm_score);  // evaluate() was given one
+  if (has_rm) res.rm_score = res.ref_rm_score = 0;
   // Sums first, one division last: a tie of n prompts is exactly 0.5, whatever n.
   std::vector<std::string> row_prompts;
   std::vector<double> wins;
@@ -167,14 +180,35 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
     res.helpful += r.score.helpful;
     res.honest += r.score.honest;
     res.harmless += r.score.harmless;
-    if (rm) res.rm_score += r.rm_score, res.ref_rm_score += r.ref_rm_score;
+    if (auto acc = verifier_reward(r.prompt, r.response, r.finished)) {
+      res.verifiable += 1;
+      res.accuracy += *acc;
+      res.ref_accuracy += verifier_reward(r.prompt, r.ref_response, r.ref_finished).value_or(0.0);
+    }
+    if (has_rm) res.rm_score += r.rm_score, res.ref_rm_score += r.ref_rm_score;
   }
+  if (res.verifiable > 0) res.accuracy /= double(res.verifiable), res.ref_accuracy /= double(res.verifiable);
   const double n = double(res.rows.size());
   for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
                     &res.finished, &res.helpful, &res.honest, &res.harmless, &res.rm_score, &res.ref_rm_score})
     *v /= n;
   res.win_rate_se = res.rows.empty() ? 0.0 : clustered_standard_error(row_prompts, wins);
   return res;
+}
+
+
+double mean_of(const std::vector<double> &x) {
+  double m = 0;
+  for (double v : x) m += v / double(x.size());
+  return x.empty() ? std::nan("") : m;
+}
+
+double standard_error_of(const std::vector<double> &x) {
+  if (x.size() < 2) return std::nan("");
+  const double m = mean_of(x);
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  return std::sqrt(ss / double(x.size() - 1) / double(x.size()));
 }
 
 std::map<std::string, double> eval_metrics(const EvalResult &r) {
@@ -184,6 +218,7 @@ std::map<std::string, double> eval_metrics(const EvalResult &r) {
       {"eval/kl_to_ref", r.kl_to_ref},         {"eval/response_length", r.response_length},
       {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
       {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
+  if (r.verifiable > 0) m["eval/accuracy"] = r.accuracy, m["eval/ref_accuracy"] = r.ref_accuracy;
   if (!std::isnan(r.rm_score)) m["eval/rm_score"] = r.rm_score, m["eval/ref_rm_score"] = r.ref_rm_score;
   return m;
 }

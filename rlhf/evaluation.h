@@ -45,6 +45,10 @@ struct EvalResult {
   double response_length = 0;    // eval/response_length: mean response tokens
   double finished = 0;           // eval/finished: share of responses that ended with <|eos|>
   double helpful = 0, honest = 0, harmless = 0;  // eval/helpful, ...: means of the oracle's criteria
+  // The verifier on the prompts it can check (count, repeat, arithmetic): eval/accuracy is the share
+  // the policy answers right, eval/ref_accuracy the reference's; both only when verifiable > 0.
+  int64_t verifiable = 0;
+  double accuracy = 0, ref_accuracy = 0;
   // eval/rm_score, eval/ref_rm_score: the reward model's mean score of the same responses (the proxy
   // next to the oracle's gold, to see reward hacking); NaN when evaluate() was given no reward model.
   double rm_score = NAN, ref_rm_score = NAN;
@@ -65,13 +69,23 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
                     const std::vector<std::string> &prompts, const EvalOptions &opts,
                     const nn::ScalarModel *rm = nullptr);
 
+// The aggregates of EvalResult (means, win rate and its clustered s.e., accuracy) from its rows:
+// what evaluate() returns, also for rows put together elsewhere (best-of-n in `nanorlhf compare`).
+EvalResult summarize_rows(std::vector<EvalRow> rows);
+
+// Mean, and standard error of the mean (sample sd / sqrt(n); NaN for fewer than 2 values): the
+// spread of a measure over seeds.
+double mean_of(const std::vector<double> &x);
+double standard_error_of(const std::vector<double> &x);
+
 // Standard error of the mean of x whose draws come in clusters (cluster[i] names x[i]'s): the
 // win rate's, with the draws of one held-out prompt as one cluster. NaN for a single cluster.
 double clustered_standard_error(const std::vector<std::string> &cluster, const std::vector<double> &x);
 
 // The result as TRL-style eval/ metrics: eval/oracle_reward, eval/ref_oracle_reward,
 // eval/win_rate_vs_sft, eval/win_rate_se, eval/kl_to_ref, eval/response_length, eval/finished,
-// eval/helpful, eval/honest, eval/harmless, and eval/rm_score, eval/ref_rm_score when they were measured.
+// eval/helpful, eval/honest, eval/harmless, eval/accuracy and eval/ref_accuracy when some prompts are
+// verifiable, eval/rm_score and eval/ref_rm_score when they were measured.
 std::map<std::string, double> eval_metrics(const EvalResult &r);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.

@@ -72,6 +72,14 @@ double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64
   return beta * (1 + e * (double)n_steps / (double)horizon);
 }
 
+// Best-of-n (Nakano et al. 2021, WebGPT; Gao et al. 2022 eq. 1; Beirami et al. 2024): n samples of
+// pi, the reward's favourite kept. Its KL to pi is analytic, whatever the reward:
+//   KL_{bon} = \log n - \frac{n - 1}{n}
+double best_of_n_kl(int64_t n) {
+  NR_CHECK(n >= 1, "best_of_n_kl: n must be >= 1, got {}", n);
+  return std::log(double(n)) - double(n - 1) / double(n);
+}
+
 // KL estimators (Schulman 2020, "Approximating KL divergence"), samples y ~ \pi_\theta, r = \pi_{ref}/\pi_\theta:
 //   k_1 = -\log r
 Tensor kl_k1(const Tensor &logp, const Tensor &ref_logp) { return logp - ref_logp; }

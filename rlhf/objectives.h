@@ -47,6 +47,22 @@ PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, cons
                             double clip_eps);
 Tensor entropy_from_logits(const Tensor &logits);
 
+// ---- Best-of-n ----
+// KL(pi_bon || pi) of keeping the best of n samples (exact when rewards do not tie).
+double best_of_n_kl(int64_t n);
+
+// ---- GRPO (objectives_grpo.cpp) ----
+// rewards [B G]: G samples of each prompt in consecutive rows. scale_rewards: "group", "batch", "none".
+struct GRPOAdvantages { Tensor advantages, group_std; };  // [B G]; the std of each row's group [B G]
+GRPOAdvantages grpo_advantages(const Tensor &rewards, int64_t num_generations, const std::string &scale_rewards);
+struct GRPOLoss { Tensor loss, kl, clip_low, clip_high, clip_region; };  // kl and the clip ratios: masked means
+// logp, old_logp, ref_logp, mask [B, T]; advantages [B]. loss_type: "grpo", "bnpo", "dr_grpo", "dapo".
+// max_completion_length: dr_grpo's constant; num_items: dapo's token count of the whole global batch
+// (0 = this batch's).
+GRPOLoss grpo_loss(const Tensor &logp, const Tensor &old_logp, const Tensor &ref_logp, const Tensor &advantages,
+                   const Tensor &mask, double epsilon_low, double epsilon_high, double beta, const std::string &loss_type,
+                   int64_t max_completion_length, double num_items = 0);
+
 // ---- Direct preference optimisation and kin ----
 struct PreferenceLoss { Tensor loss, chosen_rewards, rejected_rewards; };
 PreferenceLoss dpo_loss(const Tensor &logp_chosen, const Tensor &logp_rejected, const Tensor &ref_logp_chosen,
@@ -58,5 +74,14 @@ PreferenceLoss slic_hinge_loss(const Tensor &logp_chosen, const Tensor &logp_rej
 PreferenceLoss simpo_loss(const Tensor &logp_chosen_sum, const Tensor &len_chosen, const Tensor &logp_rejected_sum,
                           const Tensor &len_rejected, double beta, double gamma);
 Tensor rpo_nll(const Tensor &logp_chosen_sum, const Tensor &len_chosen);
+
+// ---- KTO ----
+// Unpaired examples: logp, ref_logp [B] (summed over each completion), desirable[i] the label of
+// example i, z0 the reference point (kto_reference_point). Rewards are beta * (logp - ref_logp) of the
+// desirable / undesirable examples, in batch order; kl is z0.
+struct KTOLoss { Tensor loss, chosen_rewards, rejected_rewards, kl; };
+Tensor kto_reference_point(const Tensor &kl_logp, const Tensor &kl_ref_logp);
+KTOLoss kto_loss(const Tensor &logp, const Tensor &ref_logp, const std::vector<bool> &desirable, const Tensor &z0,
+                 double beta, double desirable_weight, double undesirable_weight);
 
 }  // namespace nanorlhf::rlhf

@@ -45,6 +45,11 @@ const OptionTable<SamplingOptions> &sampling_options() {
   return t;
 }
 
+PolicyRunOptions without_unused_reward_model(PolicyRunOptions o, const RewardOptions &rewards) {
+  if (!rewards.uses("reward_model")) o.reward_model.clear();
+  return o;
+}
+
 optim::OptimConfig policy_optim(double lr) {
   return {.lr = lr, .weight_decay = 0.0, .warmup = 0, .schedule = "constant"};
 }

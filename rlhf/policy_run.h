@@ -15,6 +15,7 @@
 #include "rlhf/checkpoints.h"
 #include "rlhf/options.h"
 #include "rlhf/oracle.h"
+#include "rlhf/rewards.h"
 #include "rlhf/rollout.h"
 #include "rlhf/run_dir.h"
 #include "rlhf/evaluation.h"
@@ -39,12 +40,15 @@ struct PolicyRunOptions {
 const OptionTable<PolicyRunOptions> &policy_run_options();
 // max_new_tokens, temperature, missing_eos_penalty.
 const OptionTable<SamplingOptions> &sampling_options();
+// o without its reward model when the rewards do not name it (reward_funcs=verifier needs none).
+PolicyRunOptions without_unused_reward_model(PolicyRunOptions o, const RewardOptions &rewards);
 // The optimizer defaults of fine-tuning a policy from SFT: no weight decay, no warm-up, constant lr.
 optim::OptimConfig policy_optim(double lr);
 
 // The keys every policy trainer's table starts with: the run's paths and evaluation, seed,
-// steps/log_every/eval_every, batch_size (prompts per iteration), the optimizer, device, and the
-// sampling keys when T samples (has a `sampling` member).
+// steps/log_every/eval_every, batch_size (prompts per iteration), the optimizer, device, the
+// sampling keys when T samples (has a `sampling` member) and reward_funcs / reward_weights when T
+// takes a choice of rewards (has a `rewards` member).
 template <class T>
 OptionTable<T> policy_trainer_options() {
   OptionTable<T> t;
@@ -59,6 +63,7 @@ OptionTable<T> policy_trainer_options() {
       .include(&T::optim, optim_options())
       .add("device", &T::device, "cpu, cuda or cuda:N");
   if constexpr (requires { &T::sampling; }) t.include(&T::sampling, sampling_options());  // DPO samples nothing
+  if constexpr (requires { &T::rewards; }) t.include(&T::rewards, reward_funcs_options());
   return t;
 }
 

@@ -3,6 +3,8 @@
 #include "rlhf/rollout.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
@@ -17,8 +19,30 @@ RewardFn reward_model_fn(const nn::ScalarModel &rm) {
   };
 }
 
+Rewards::Rewards(std::vector<RewardTerm> terms) : terms_(std::move(terms)) {
+  NR_CHECK(!terms_.empty(), "Rewards: no reward function");
+}
+
+Tensor Rewards::operator()(const Rollout &r, std::map<std::string, double> *metrics) const {
+  Tensor total;
+  for (const RewardTerm &t : terms_) {
+    Tensor s = t.fn(r).detach();
+    if (metrics && !t.name.empty()) {  // TRL's rewards/<name>/mean and /std (unbiased, as torch.std)
+      std::vector<double> v = s.to_vector<double>();
+      double mean = 0, ss = 0;
+      for (double x : v) mean += x / double(v.size());
+      for (double x : v) ss += (x - mean) * (x - mean);
+      (*metrics)["rewards/" + t.name + "/mean"] = mean;
+      (*metrics)["rewards/" + t.name + "/std"] = v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : 0.0;
+    }
+    Tensor w = terms_.size() == 1 && t.weight == 1.0 ? s : s * t.weight;
+    total = total.defined() ? total + w : w;
+  }
+  return total;
+}
+
 Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts, int64_t k,
-                const SamplingOptions &o, uint64_t seed, const RewardFn &reward) {
+                const SamplingOptions &o, uint64_t seed, const Rewards &reward) {
   NR_CHECK(k >= 1, "rollout: k must be >= 1, got {}", k);
   NR_CHECK(o.temperature > 0, "rollout: temperature must be > 0, got {}", o.temperature);
   std::vector<std::string> batch;
@@ -29,14 +53,16 @@ Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std
   g.temperature = o.temperature;
   g.seed = seed;
   Rollout r = sample_responses(policy, tok, batch, g);
-  r.scores = apply_missing_eos_penalty(reward(r), r.gen.finished, o.missing_eos_penalty);
+  r.scores = apply_missing_eos_penalty(reward(r, &r.reward_metrics), r.gen.finished, o.missing_eos_penalty);
   return r;
 }
 
 std::map<std::string, double> rollout_metrics(const Rollout &r) {
   const double B = (double)r.gen.finished.size();
-  return {{"val/eos_frac", (double)std::count(r.gen.finished.begin(), r.gen.finished.end(), true) / B},
-          {"val/response_len", r.gen.response_mask.sum().item() / B}};
+  std::map<std::string, double> m = r.reward_metrics;
+  m["val/eos_frac"] = (double)std::count(r.gen.finished.begin(), r.gen.finished.end(), true) / B;
+  m["val/response_len"] = r.gen.response_mask.sum().item() / B;
+  return m;
 }
 
 namespace {
@@ -66,6 +92,12 @@ nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vec
   return s;
 }
 
+namespace {
+std::atomic<int64_t> g_sampled_tokens{0};
+}  // namespace
+
+int64_t sampled_tokens() { return g_sampled_tokens.load(); }
+
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                          const nn::GenerationConfig &cfg) {
   NR_CHECK(!prompts.empty(), "sample_responses: no prompts");
@@ -84,6 +116,7 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
     std::vector<int64_t> row;
     for (int64_t t = 0; t < N; ++t)
       if (mask[b * N + t] != 0) row.push_back(resp[b * N + t]);
+    g_sampled_tokens += (int64_t)row.size();
     r.responses.push_back(tok.decode(row, /*skip_special=*/true));
   }
   return r;

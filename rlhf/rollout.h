@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nn/generation.h"
@@ -19,13 +20,36 @@ struct Rollout {
   nn::GenerationOutput gen;            // sequences [B, P+N], masks, sampled log-probs [B, N]
   std::vector<std::string> responses;  // decoded response text, special tokens removed
   Tensor scores;                       // [B] r(x, y) minus the missing-EOS penalty (set by rollout())
+  std::map<std::string, double> reward_metrics;  // rewards/<name>/mean and /std of each named reward
 };
 
-// r(x, y) for each response of a rollout: [B]. The training reward is the learned reward model (or
-// a toy reward built in a test); never the oracle, which only evaluates.
+// r(x, y) for each response of a rollout: [B]. The training reward is the learned reward model, the
+// verifier, or a toy reward built in a test; never the oracle, which only evaluates.
 using RewardFn = std::function<Tensor(const Rollout &)>;
 // The reward model's scores, without a graph.
 RewardFn reward_model_fn(const nn::ScalarModel &rm);
+
+// The training reward as TRL's reward_funcs / reward_weights: a weighted sum of reward functions,
+//   r(x, y) = \sum_i w_i\, r_i(x, y)
+// A single function converts implicitly (weight 1, unnamed: it logs no rewards/<name>/* metrics).
+struct RewardTerm {
+  std::string name;
+  double weight = 1.0;
+  RewardFn fn;
+};
+class Rewards {
+ public:
+  template <class F>
+    requires std::is_invocable_r_v<Tensor, F, const Rollout &>
+  Rewards(F f) : terms_{{"", 1.0, RewardFn(std::move(f))}} {}
+  explicit Rewards(std::vector<RewardTerm> terms);
+  // [B]; each named term's rewards/<name>/mean and rewards/<name>/std (unweighted) into *metrics.
+  Tensor operator()(const Rollout &r, std::map<std::string, double> *metrics = nullptr) const;
+  const std::vector<RewardTerm> &terms() const { return terms_; }
+
+ private:
+  std::vector<RewardTerm> terms_;
+};
 
 // How every sampling trainer rolls out and scores. The same temperature is used for sampling and
 // for every log-prob (N implementation details); no top-k / top-p, so the sampling distribution
@@ -40,7 +64,11 @@ struct SamplingOptions {
 // online DPO group them), sampled from `policy` with `seed`, scored by `reward`, and a response
 // that never ended pays the missing-EOS penalty. [B = |prompts| k]
 Rollout rollout(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts, int64_t k,
-                const SamplingOptions &o, uint64_t seed, const RewardFn &reward);
+                const SamplingOptions &o, uint64_t seed, const Rewards &reward);
+
+// Response tokens sampled by sample_responses in this process so far (`nanorlhf compare` reports
+// each method's training cost in them).
+int64_t sampled_tokens();
 
 // Prompts are rendered with the chat template (<|bos|><|user|>prompt<|assistant|>) and sampled.
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
@@ -53,7 +81,7 @@ Tensor response_logprobs(const nn::GPT &model, const nn::GenerationOutput &gen, 
                          Tensor *logits_out = nullptr);
 
 // val/eos_frac (share of responses that ended with <|eos|>) and val/response_len (mean response
-// tokens) of a rollout, TRL's names.
+// tokens) of a rollout, TRL's names, and its reward_metrics.
 std::map<std::string, double> rollout_metrics(const Rollout &r);
 
 // The rows `idx` of a rollout (same P and N): a minibatch, or the kept best of K.

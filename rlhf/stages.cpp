@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 
 #include "rlhf/evaluation.h"
+#include "rlhf/trainers/compare.h"
 #include "rlhf/trainers/dpo.h"
+#include "rlhf/trainers/grpo.h"
+#include "rlhf/trainers/kto.h"
 #include "rlhf/trainers/online_dpo.h"
 #include "rlhf/trainers/overoptimization.h"
 #include "rlhf/trainers/pipeline.h"
@@ -114,6 +117,11 @@ std::vector<Stage> make_stages() {
                            run_dpo(o, quiet);
                            return StageResult{wrote_run(o.run.out)};
                          }));
+  s.push_back(make_stage("kto", "KTO on unpaired thumbs-up/down examples (or preference pairs, unpaired)",
+                         kto_options, [](const KTOConfig &o, bool quiet) {
+                           run_kto(o, quiet);
+                           return StageResult{wrote_run(o.run.out)};
+                         }));
   s.push_back(make_stage("raft", "RAFT: sample K per prompt, keep the best by the reward model, fine-tune on it",
                          raft_options, [](const RaftConfig &o, bool quiet) {
                            run_raft(o, quiet);
@@ -126,6 +134,13 @@ std::vector<Stage> make_stages() {
                            run_online_dpo(o, quiet);
                            return StageResult{wrote_run(o.run.out)};
                          }));
+  s.push_back(make_stage("grpo",
+                         "GRPO: sample G per prompt, group-relative advantages, clipped loss; on the reward model, "
+                         "the verifier or both",
+                         grpo_options, [](const GRPOConfig &o, bool quiet) {
+                           run_grpo(o, quiet);
+                           return StageResult{wrote_run(o.run.out)};
+                         }));
   s.push_back(make_stage("eval", "evaluate a policy against the SFT reference with the oracle", eval_options,
                          [](const EvalConfig &o, bool) {
                            EvalResult r = run_evaluate(o);
@@ -135,11 +150,16 @@ std::vector<Stage> make_stages() {
                                "  eval/win_rate_vs_sft  {:.3f}  (s.e. {:.3f})\n"
                                "  eval/kl_to_ref        {:.3f}\n"
                                "  eval/response_length  {:.1f} tokens ({:.0f}% ended with <|eos|>)\n"
-                               "  helpful {:+.3f}  honest {:+.3f}  harmless {:+.3f}\n"
+                               "  helpful {:+.3f}  honest {:+.3f}  harmless {:+.3f}\n{}"
                                "wrote {}/: metrics.jsonl, eval.json, samples.txt, rows.jsonl",
                                o.policy, o.ref, r.rows.size(), r.oracle_reward, r.ref_oracle_reward, r.win_rate,
                                r.win_rate_se, r.kl_to_ref, r.response_length, 100 * r.finished, r.helpful, r.honest,
-                               r.harmless, o.out)};
+                               r.harmless,
+                               r.verifiable == 0 ? std::string()
+                                                 : fmt::format("  eval/accuracy        {:.3f}  (reference {:.3f}; the "
+                                                               "verifier on {} checkable prompts)\n",
+                                                               r.accuracy, r.ref_accuracy, r.verifiable),
+                               o.out)};
                          }));
   s.push_back({"pipeline",
                "the whole pipeline from one config: world, pretrain, SFT, preferences, RM, REINFORCE, PPO, DPO, eval",
@@ -148,6 +168,14 @@ std::vector<Stage> make_stages() {
                  return StageResult{fmt::format("\n{}\npipeline finished in {:.0f} s; wrote {}/summary.json and "
                                                 "{}/report.html",
                                                 summary_table(r.summary), r.seconds, r.out, r.out)};
+               }});
+  s.push_back({"compare",
+               "every policy method from one SFT model and one reward model over seeds: oracle score, win rate, KL, "
+               "RM score as mean +- s.e.",
+               compare_schema, [](const Config &c, bool quiet) {
+                 CompareResult r = run_compare(c, quiet);
+                 return StageResult{fmt::format("\n{}\ncompare finished in {:.0f} s; wrote {}/compare.json and {}/report.html",
+                                                compare_table(r.table), r.seconds, r.out, r.out)};
                }});
   s.push_back(make_stage("overoptimization",
                          "reward over-optimisation (Gao et al. 2022): best-of-n and RL without KL on RMs of several "
@@ -165,6 +193,30 @@ std::vector<Stage> make_stages() {
 const std::vector<Stage> &stages() {
   static const std::vector<Stage> s = make_stages();
   return s;
+}
+
+std::vector<ConfigKey> prefixed_stage_keys(const std::string &stage, const std::string &prefix,
+                                           const nlohmann::json &wired) {
+  std::vector<ConfigKey> out;
+  for (auto k : find_stage(stage).schema()) {
+    if (wired.contains(k.name)) continue;
+    k.name = prefix + "." + k.name;
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Config prefixed_stage_config(const std::string &stage, const std::string &prefix, const Config &study,
+                             const nlohmann::json &wired) {
+  Config c(find_stage(stage).schema());
+  nlohmann::json flat = nlohmann::json::object();
+  const std::string p = prefix + ".";
+  for (const auto &k : study.keys())
+    if (k.rfind(p, 0) == 0) flat[k.substr(p.size())] = study.get(k);
+  for (auto &[k, v] : wired.items())
+    if (c.has(k)) flat[k] = v;
+  c.merge(flat);
+  return c;
 }
 
 const Stage &find_stage(const std::string &name) {

@@ -28,4 +28,12 @@ const std::vector<Stage> &stages();
 // Throws "unknown stage" listing the valid names.
 const Stage &find_stage(const std::string &name);
 
+// A study that runs stages (pipeline, compare) offers each stage's keys under a prefix
+// ("ppo.steps"), minus the keys it wires itself.
+std::vector<ConfigKey> prefixed_stage_keys(const std::string &stage, const std::string &prefix,
+                                           const nlohmann::json &wired);
+// The stage's config: its schema's defaults, the study config's "<prefix>.*" values, the wired keys.
+Config prefixed_stage_config(const std::string &stage, const std::string &prefix, const Config &study,
+                             const nlohmann::json &wired);
+
 }  // namespace nanorlhf::rlhf

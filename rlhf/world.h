@@ -41,6 +41,7 @@ struct KnowledgeBase {
   std::vector<std::string> people;                         // "Ann": greetings, harmful requests
   std::vector<std::string> adjectives, nouns;              // "repeat after me: big fish"
   int min_count = 2, max_count = 7;                        // "count to N"
+  int max_operand = 0;                                     // "What is a + b?", 1 <= a, b <= max_operand; 0 = none
 
   int find_entity(std::string_view name) const;  // -1 when absent
   bool knows(int entity, Attr a) const { return !entities[entity].value[int(a)].empty(); }
@@ -49,8 +50,10 @@ struct KnowledgeBase {
 
 // ---- prompts and responses ----------------------------------------------------------------
 
-enum class PromptKind { Fact, UnknownFact, Greet, Count, Repeat, Harmful };
-inline constexpr int kNumPromptKinds = 6;
+// Arithmetic comes last and exists only when the base has max_operand > 0, so a world without it
+// draws exactly what it drew before the kind was added.
+enum class PromptKind { Fact, UnknownFact, Greet, Count, Repeat, Harmful, Arithmetic };
+inline constexpr int kNumPromptKinds = 7;
 const char* kind_name(PromptKind k);
 
 // One user turn, parsed: which template and which slots.
@@ -63,13 +66,14 @@ struct Prompt {
   bool goodbye = false;        // Greet: "goodbye" instead of "hello"
   int count = 0;               // Count
   std::string phrase;          // Repeat: "big fish"
+  int a = 0, b = 0;            // Arithmetic: a + b
   std::string text;            // the rendered user turn
 };
 
 // What a response does. Web text has all of them; SFT demonstrations only Good.
 enum class Behaviour {
   Good,
-  Wrong,        // wrong fact, wrong name / count / phrase (Fact, Greet, Count, Repeat)
+  Wrong,        // wrong fact, wrong name / count / phrase / sum (Fact, Greet, Count, Repeat, Arithmetic)
   Hallucinate,  // a confident made-up answer to an unknown fact (UnknownFact)
   Rude,         // the good answer with an insult before or after it
   Ramble,       // the good answer, then filler, repeats or extra facts
@@ -118,6 +122,10 @@ struct WorldConfig {
   int n_prompts = 1000;              // preference prompts
   int n_eval_prompts = 200;
   double eval_holdout_fraction = 0.3;  // share of distinct prompts reserved for evaluation
+  // The verifiable arithmetic kind ("What is 17 + 25?"): off by default, so the default world and
+  // every number measured on it stay as they were.
+  int max_operand = 0;               // 0 = no arithmetic prompts
+  double arithmetic_weight = 0.2;    // share of prompt draws that are arithmetic (when max_operand > 0)
 };
 
 // The config keys of a world (`nanorlhf world --set n_sft=50`, world.json's "config"), each bound
@@ -133,10 +141,15 @@ struct World {
   std::vector<std::string> prompts, eval_prompts;  // user turns
 };
 
+// The prompt kinds a program can check the answer of (rlhf/verifier.h): count, repeat, arithmetic.
+bool verifiable(PromptKind k);
+
 // Deterministic in cfg (same config -> byte-identical world).
 World make_world(const WorldConfig& cfg = {});
 // Writes pretrain.jsonl {"text"}, sft.jsonl {"prompt","completion"} or {"messages":[...]},
-// prompts.jsonl and eval_prompts.jsonl {"prompt"}, world.json {"config","kb"}; each file is
+// prompts.jsonl and eval_prompts.jsonl {"prompt"}, their verifiable kinds' prompts alone
+// (verifiable_prompts.jsonl, verifiable_eval_prompts.jsonl: RLVR's prompt sets), world.json
+// {"config","kb"}; each file is
 // written to a temporary and renamed, so readers never see half a file. Creates dir.
 void write_world(const World& w, const std::string& dir);
 // Reads those files back; world.json's "config" is checked against world_options() (an unknown

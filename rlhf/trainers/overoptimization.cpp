@@ -74,9 +74,11 @@ const OptionTable<OveroptimizationConfig> &overoptimization_options() {
         .add("device", &O::device, "cpu, cuda or cuda:N")
         .include(&O::rm, reward_options(), "rm.")
         .include(&O::rl, reinforce_options(), "rl.");
-    // Wired by the study: paths of the prefix and of its own runs, and the one device.
+    // Wired by the study: paths of the prefix and of its own runs, and the one device; RL trains on
+    // the reward model alone (the proxy under study).
     for (const char *k : {"sft", "data", "eval_data", "world", "out", "device"}) t.remove(std::string("rm.") + k);
-    for (const char *k : {"policy", "reward_model", "prompts", "eval_prompts", "world", "out", "device"})
+    for (const char *k : {"policy", "reward_model", "prompts", "eval_prompts", "world", "out", "device",
+                          "reward_funcs", "reward_weights"})
       t.remove(std::string("rl.") + k);
     return t;
   }();

@@ -73,16 +73,13 @@ nlohmann::json eval_wiring(const std::string &world, const std::string &policy, 
   return {{"policy", policy}, {"ref", sft}, {"prompts", world + "/eval_prompts.jsonl"}, {"world", world}, {"out", out}};
 }
 
-// The stage's keys that the user may set through the pipeline config, under "<stage>.".
-std::vector<ConfigKey> stage_keys(const std::string &stage, const nlohmann::json &wired) {
-  std::vector<ConfigKey> out;
-  for (auto k : find_stage(stage).schema()) {
-    if (wired.contains(k.name)) continue;
-    k.name = stage + "." + k.name;
-    out.push_back(std::move(k));
-  }
-  return out;
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+const auto no_dir = [](const char *) { return std::string(); };
+
+}  // namespace
 
 // The built-in default: sized so the whole pipeline runs in minutes on two CPU cores.
 nlohmann::json demo_defaults() {
@@ -102,27 +99,6 @@ nlohmann::json demo_defaults() {
   };
 }
 
-// The stage's config: its schema's defaults, the pipeline's "<stage>.*" values, the wired keys.
-Config stage_config(const std::string &stage, const Config &pipe, const nlohmann::json &wired) {
-  Config c(find_stage(stage).schema());
-  nlohmann::json flat = nlohmann::json::object();
-  std::string prefix = stage + ".";
-  for (const auto &k : pipe.keys())
-    if (k.rfind(prefix, 0) == 0) flat[k.substr(prefix.size())] = pipe.get(k);
-  for (auto &[k, v] : wired.items())
-    if (c.has(k)) flat[k] = v;
-  c.merge(flat);
-  return c;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-const auto no_dir = [](const char *) { return std::string(); };
-
-}  // namespace
-
 std::vector<ConfigKey> pipeline_schema() {
   std::vector<ConfigKey> s = {
       {"out", "runs/pipeline", "folder for every stage's run directory, summary.json and report.html"},
@@ -135,10 +111,10 @@ std::vector<ConfigKey> pipeline_schema() {
     s.push_back(std::move(k));
   }
   for (const auto &st : pipeline_stages()) {
-    auto keys = stage_keys(st.name, st.wired("", no_dir));
+    auto keys = prefixed_stage_keys(st.name, st.name, st.wired("", no_dir));
     s.insert(s.end(), keys.begin(), keys.end());
   }
-  auto eval_keys = stage_keys("eval", eval_wiring("", "", "", ""));
+  auto eval_keys = prefixed_stage_keys("eval", "eval", eval_wiring("", "", "", ""));
   s.insert(s.end(), eval_keys.begin(), eval_keys.end());
   // The pipeline's own defaults (a fast, small run) replace the stages' standalone defaults.
   const nlohmann::json defaults = demo_defaults();
@@ -222,7 +198,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   for (const auto &st : pipeline_stages()) {
     if (!todo.count(st.name)) continue;
     log(std::string("stage ") + st.name);
-    Config sc = stage_config(st.name, c, st.wired(world, dir));
+    Config sc = prefixed_stage_config(st.name, st.name, c, st.wired(world, dir));
     auto t0 = std::chrono::steady_clock::now();
     StageResult r = find_stage(st.name).run(sc, quiet);
     seconds[st.name] = seconds_since(t0);
@@ -237,7 +213,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
     const std::string name = st.name;
     if (!st.policy || !fs::exists(dir(st.name) + "/model.safetensors")) continue;
     log("eval " + name);
-    Config ec = stage_config("eval", c, eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name));
+    Config ec = prefixed_stage_config("eval", "eval", c, eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name));
     auto t0 = std::chrono::steady_clock::now();
     EvalResult r = run_evaluate(eval_options().read(ec));
     nlohmann::json row = {{"stage", name},

@@ -13,6 +13,9 @@ namespace nanorlhf::rlhf {
 // out, seed, stages, world.*, and every stage's own keys under its name (pretrain.*, sft.*,
 // preferences.*, rm.*, reinforce.*, ppo.*, dpo.*, eval.*), minus the paths the pipeline wires.
 std::vector<ConfigKey> pipeline_schema();
+// The built-in default's values that differ from the stages' own ("reinforce.steps": 80, ...), also
+// the settings `nanorlhf compare` trains its methods with.
+nlohmann::json demo_defaults();
 
 struct PipelineResult {
   nlohmann::json summary;  // one object per stage: stage, oracle_score, win_rate_vs_sft, kl_to_sft, seconds (+ rm_accuracy)

@@ -56,7 +56,7 @@ Tensor response_values(const nn::ScalarModel &value, const nn::GenerationOutput 
   return v.narrow(1, P - 1, N) * gen.response_mask;           // [B, N], 0 after EOS
 }
 
-PPOTrainer::PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, RewardFn reward,
+PPOTrainer::PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, Rewards reward,
                        const nn::Tokenizer &tok, PPOConfig opts)
     : policy_(policy),
       ref_(ref),
@@ -175,14 +175,16 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
 
 Metrics run_ppo(const PPOConfig &cfg, bool quiet) {
   PolicyRun run("ppo", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
-  NR_CHECK(run.rm, "ppo: reward_model is empty; PPO trains on the learned reward");
+  Rewards reward = make_rewards(cfg.rewards, run.rm.get(), "ppo");
+  NR_CHECK(run.rm, "ppo: reward_model is empty; PPO's value model starts as the reward model, so PPO needs one "
+           "even when reward_funcs=verifier");
   // The value model starts as the reward model (N+ implementation details), and is trained.
   auto value = std::make_shared<nn::ScalarModel>(run.rm->backbone->config);
   value->to(run.device);
   value->copy_from(*run.rm);
   value->requires_grad_(true);
   value->eval();
-  PPOTrainer tr(*run.sft.model, *run.ref, *value, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
+  PPOTrainer tr(*run.sft.model, *run.ref, *value, std::move(reward), run.sft.tokenizer, cfg);
   return train_on_prompts(run, tr, cfg, ppo_options(), "objective/rlhf_reward");
 }
 

@@ -30,6 +30,7 @@ struct PPOConfig {
   bool whiten_rewards = false;   // per-token rewards whitened before GAE (mean kept)
   PolicyRunOptions run{.out = "runs/ppo"};
   SamplingOptions sampling;
+  RewardOptions rewards;
   uint64_t seed = 1;
   int64_t batch_size = 32;       // prompts (= rollouts) per iteration
   std::string device = "cpu";
@@ -46,7 +47,7 @@ const OptionTable<PPOConfig> &ppo_options();
 class PPOTrainer {
  public:
   // value: a ScalarModel on the policy's tokens (initialised from the reward model by the caller).
-  PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, RewardFn reward, const nn::Tokenizer &tok,
+  PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, Rewards reward, const nn::Tokenizer &tok,
              PPOConfig opts);
   Metrics step(const std::vector<std::string> &prompts);
   double beta() const { return beta_; }
@@ -56,7 +57,7 @@ class PPOTrainer {
   nn::GPT &policy_;
   const nn::GPT &ref_;
   nn::ScalarModel &value_;
-  RewardFn reward_;
+  Rewards reward_;
   const nn::Tokenizer &tok_;
   PPOConfig o_;
   optim::Optimization policy_opt_, value_opt_;

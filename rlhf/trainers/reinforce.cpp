@@ -25,7 +25,7 @@ const OptionTable<ReinforceConfig> &reinforce_options() {
   return t;
 }
 
-ReinforceTrainer::ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok,
+ReinforceTrainer::ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards reward, const nn::Tokenizer &tok,
                                    ReinforceConfig opts)
     : policy_(policy),
       ref_(ref),
@@ -102,9 +102,10 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
 // ---- the command-line trainer ----
 
 Metrics run_reinforce(const ReinforceConfig &cfg, bool quiet) {
-  PolicyRun run("reinforce", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
-  NR_CHECK(run.rm, "reinforce: reward_model is empty; REINFORCE trains on the learned reward");
-  ReinforceTrainer tr(*run.sft.model, *run.ref, reward_model_fn(*run.rm), run.sft.tokenizer, cfg);
+  PolicyRun run("reinforce", without_unused_reward_model(cfg.run, cfg.rewards), cfg.sampling.max_new_tokens, cfg.seed,
+                cfg.device, quiet);
+  ReinforceTrainer tr(*run.sft.model, *run.ref, make_rewards(cfg.rewards, run.rm.get(), "reinforce"),
+                      run.sft.tokenizer, cfg);
   return train_on_prompts(run, tr, cfg, reinforce_options(), "objective/rlhf_reward");
 }
 

@@ -19,6 +19,7 @@ struct ReinforceConfig {
   double baseline_decay = 0.9;   // moving-average baseline (rloo_k = 1)
   PolicyRunOptions run{.out = "runs/reinforce"};
   SamplingOptions sampling;
+  RewardOptions rewards;
   uint64_t seed = 1;
   int64_t batch_size = 32;       // prompts per iteration
   std::string device = "cpu";
@@ -31,7 +32,7 @@ const OptionTable<ReinforceConfig> &reinforce_options();
 // and the baseline. step() is one iteration: sample, score, one gradient step.
 class ReinforceTrainer {
  public:
-  ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, const nn::Tokenizer &tok,
+  ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards reward, const nn::Tokenizer &tok,
                    ReinforceConfig opts);
   // prompts: batch_size user turns (each sampled rloo_k times). Returns TRL-named metrics.
   Metrics step(const std::vector<std::string> &prompts);
@@ -40,7 +41,7 @@ class ReinforceTrainer {
  private:
   nn::GPT &policy_;
   const nn::GPT &ref_;
-  RewardFn reward_;
+  Rewards reward_;
   const nn::Tokenizer &tok_;
   ReinforceConfig o_;
   optim::Optimization opt_;

@@ -18,6 +18,7 @@ KnowledgeBase make_kb(const WorldConfig& cfg, Rng& rng) {
   KnowledgeBase kb;
   kb.values = {kColors, kFoods, kHomes};
   kb.people = kPeople, kb.adjectives = kAdjectives, kb.nouns = kNouns;
+  kb.max_operand = cfg.max_operand;
   std::vector<std::string> names = kEntityPool;
   rand_shuffle(rng, names);
   names.resize(cfg.n_entities);
@@ -38,23 +39,31 @@ KnowledgeBase make_kb(const WorldConfig& cfg, Rng& rng) {
   return kb;
 }
 
-// Draws prompts: a kind by kKindWeights, then the next prompt of that kind in a shuffled cycle,
-// so a few hundred draws cover the pool before repeating.
+// Draws prompts: a kind by kKindWeights (arithmetic's share arithmetic_weight when its pool is not
+// empty), then the next prompt of that kind in a shuffled cycle, so a few hundred draws cover the
+// pool before repeating. Without arithmetic prompts the draws are exactly those of the six kinds.
 class PromptStream {
  public:
-  PromptStream(const std::array<std::vector<Prompt>, kNumPromptKinds>& pools, Rng& rng) : pools_(pools), rng_(rng) {
+  PromptStream(const std::array<std::vector<Prompt>, kNumPromptKinds>& pools, double arithmetic_weight, Rng& rng)
+      : pools_(pools), rng_(rng), weights_(kKindWeights) {
     for (int k = 0; k < kNumPromptKinds; ++k) {
       order_[k].resize(pools_[k].size());
       for (size_t i = 0; i < order_[k].size(); ++i) order_[k][i] = i;
       rand_shuffle(rng_, order_[k]);
+    }
+    if (pools_[int(PromptKind::Arithmetic)].empty()) {
+      n_kinds_ = kNumPromptKinds - 1;
+    } else {
+      for (double& w : weights_) w *= 1 - arithmetic_weight;
+      weights_[int(PromptKind::Arithmetic)] = arithmetic_weight;
     }
   }
   const Prompt& next() {
     int k = 0;
     for (int tries = 0; tries < 1000; ++tries) {
       double u = rand_unit(rng_), acc = 0;
-      for (k = 0; k < kNumPromptKinds - 1; ++k)
-        if (u < (acc += kKindWeights[k])) break;
+      for (k = 0; k < n_kinds_ - 1; ++k)
+        if (u < (acc += weights_[k])) break;
       if (!pools_[k].empty()) break;
     }
     if (pools_[k].empty()) throw std::runtime_error("world: no prompts to draw from");
@@ -65,6 +74,8 @@ class PromptStream {
  private:
   const std::array<std::vector<Prompt>, kNumPromptKinds>& pools_;
   Rng& rng_;
+  std::array<double, kNumPromptKinds> weights_;
+  int n_kinds_ = kNumPromptKinds;
   std::array<std::vector<size_t>, kNumPromptKinds> order_;
   std::array<size_t, kNumPromptKinds> pos_{};
 };
@@ -93,6 +104,12 @@ std::string fact_document(const KnowledgeBase& kb, Rng& rng) {
   return std::string(kBos) + text + std::string(kEos);
 }
 
+std::string kind_names() {
+  std::string s;
+  for (int k = 0; k < kNumPromptKinds; ++k) s += (k ? ", " : "") + std::string(kind_name(PromptKind(k)));
+  return s;
+}
+
 // Whether `kind` is in the comma-separated list (unknown names are an error listing the valid ones).
 bool kind_listed(const std::string& list, PromptKind kind) {
   bool hit = false;
@@ -104,7 +121,7 @@ bool kind_listed(const std::string& list, PromptKind kind) {
       bool known = false;
       for (int k = 0; k < kNumPromptKinds; ++k) known = known || name == kind_name(PromptKind(k));
       if (!known)
-        throw std::invalid_argument("world: unknown prompt kind '" + name + "' in sft_kinds; valid: fact, unknown_fact, greet, count, repeat, harmful");
+        throw std::invalid_argument("world: unknown prompt kind '" + name + "' in sft_kinds; valid: " + kind_names());
       hit = hit || name == kind_name(kind);
     }
     if (q == std::string::npos) break;
@@ -139,7 +156,7 @@ World make_world(const WorldConfig& cfg) {
   }
 
   {  // pretraining "web text"
-    PromptStream stream(train_pool, corpus_rng);
+    PromptStream stream(train_pool, cfg.arithmetic_weight, corpus_rng);
     w.pretrain.reserve(cfg.n_pretrain_docs);
     for (int i = 0; i < cfg.n_pretrain_docs; ++i) {
       if (rand_unit(corpus_rng) < cfg.pretrain_fact_doc_fraction) {
@@ -167,8 +184,8 @@ World make_world(const WorldConfig& cfg) {
     for (int k = 0; k < kNumPromptKinds; ++k)
       if (kind_listed(cfg.sft_kinds, PromptKind(k))) { sft_pool[k] = train_pool[k]; any = any || !sft_pool[k].empty(); }
     if (!any && cfg.n_sft > 0)
-      throw std::invalid_argument("world: sft_kinds '" + cfg.sft_kinds + "' names no prompt kind; valid: fact, unknown_fact, greet, count, repeat, harmful");
-    PromptStream stream(sft_pool, sft_rng);
+      throw std::invalid_argument("world: sft_kinds '" + cfg.sft_kinds + "' names no prompt kind with prompts; valid: " + kind_names());
+    PromptStream stream(sft_pool, cfg.arithmetic_weight, sft_rng);
     for (int i = 0; i < cfg.n_sft; ++i) {
       int turns = rand_unit(sft_rng) < cfg.sft_multi_turn_fraction ? 2 : 1;
       std::vector<nn::ChatMessage> msgs;
@@ -184,11 +201,11 @@ World make_world(const WorldConfig& cfg) {
   }
 
   {
-    PromptStream stream(train_pool, pref_rng);
+    PromptStream stream(train_pool, cfg.arithmetic_weight, pref_rng);
     for (int i = 0; i < cfg.n_prompts; ++i) w.prompts.push_back(stream.next().text);
   }
   {
-    PromptStream stream(eval_pool, eval_rng);
+    PromptStream stream(eval_pool, cfg.arithmetic_weight, eval_rng);
     for (int i = 0; i < cfg.n_eval_prompts; ++i) w.eval_prompts.push_back(stream.next().text);
   }
   return w;

@@ -31,6 +31,7 @@ std::string claim_text(const std::string& e, Attr a, const std::string& v);  // 
 std::string hedge_text(const std::string& e, Attr a, int variant);           // "I am not sure what color..."
 std::string count_text(int from, int to, int skip = -1);                     // "1, 2, 4." (skips `skip`)
 std::string render_prompt_text(const Prompt& p, const KnowledgeBase& kb);    // the user turn of p
+std::string sum_text(int a, int b, int sum, int variant);                    // "17 + 25 = 42." | "The answer is 42."
 // The question about attribute a of entity e (Fact or UnknownFact, by what the base knows).
 Prompt fact_prompt(const KnowledgeBase& kb, int e, Attr a, int phrasing);
 inline bool fact_family(PromptKind k) { return k == PromptKind::Fact || k == PromptKind::UnknownFact; }

@@ -2,6 +2,7 @@
 // world_options(), the one table of WorldConfig's keys that world.json's "config" is made from.
 #include <filesystem>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -30,13 +31,18 @@ const OptionTable<WorldConfig>& world_options() {
         .add("sft_multi_turn_fraction", &C::sft_multi_turn_fraction, "share of two-turn demonstrations",
              Range::between(0, 1))
         .add("sft_kinds", &C::sft_kinds,
-             "prompt kinds the demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful)")
+             "prompt kinds the demonstrations cover (fact, unknown_fact, greet, count, repeat, harmful, arithmetic)")
         .add("sft_slip_fraction", &C::sft_slip_fraction, "share of demonstrations ending with a filler sentence",
              Range::between(0, 1))
         .add("n_prompts", &C::n_prompts, "preference / RL prompts", Range::at_least(1))
         .add("n_eval_prompts", &C::n_eval_prompts, "evaluation prompts", Range::at_least(1))
         .add("eval_holdout_fraction", &C::eval_holdout_fraction, "share of distinct prompts kept for evaluation",
-             Range::between(0, 0.9));
+             Range::between(0, 0.9))
+        .add("max_operand", &C::max_operand,
+             "largest operand of the verifiable arithmetic kind 'What is a + b?' (1 <= a, b <= max_operand); 0 = none",
+             Range::between(0, 99))
+        .add("arithmetic_weight", &C::arithmetic_weight, "share of prompt draws that are arithmetic (max_operand > 0)",
+             Range::between(0, 1));
     return t;
   }();
   return table;
@@ -77,7 +83,8 @@ json kb_to_json(const KnowledgeBase& kb) {
   }
   return {{"entities", ents},       {"colors", kb.values[0]},     {"foods", kb.values[1]},
           {"homes", kb.values[2]},  {"people", kb.people},        {"adjectives", kb.adjectives},
-          {"nouns", kb.nouns},      {"min_count", kb.min_count},  {"max_count", kb.max_count}};
+          {"nouns", kb.nouns},      {"min_count", kb.min_count},  {"max_count", kb.max_count},
+          {"max_operand", kb.max_operand}};
 }
 
 KnowledgeBase kb_from_json(const json& j) {
@@ -89,6 +96,7 @@ KnowledgeBase kb_from_json(const json& j) {
   kb.nouns = j.at("nouns").get<std::vector<std::string>>();
   kb.min_count = j.value("min_count", kb.min_count);
   kb.max_count = j.value("max_count", kb.max_count);
+  kb.max_operand = j.value("max_operand", kb.max_operand);
   for (const auto& je : j.at("entities")) {
     Entity e;
     e.name = je.at("name").get<std::string>();
@@ -140,10 +148,20 @@ void write_world(const World& w, const std::string& dir) {
   }
   write_ordered_jsonl(file_in(dir, "sft.jsonl"), rows);
 
+  std::unordered_map<std::string, PromptKind> kind_of;
+  for (const auto& p : all_prompts(w.kb)) kind_of.emplace(p.text, p.kind);
+  auto is_verifiable = [&](const std::string& p) {
+    auto it = kind_of.find(p);
+    return it != kind_of.end() && verifiable(it->second);
+  };
   for (auto [name, list] : {std::pair{"prompts.jsonl", &w.prompts}, std::pair{"eval_prompts.jsonl", &w.eval_prompts}}) {
-    rows.clear();
-    for (const auto& p : *list) rows.push_back({{"prompt", p}});
-    write_ordered_jsonl(file_in(dir, name), rows);
+    std::vector<json> all, checkable;
+    for (const auto& p : *list) {
+      all.push_back({{"prompt", p}});
+      if (is_verifiable(p)) checkable.push_back(all.back());
+    }
+    write_ordered_jsonl(file_in(dir, name), all);
+    write_ordered_jsonl(file_in(dir, (std::string("verifiable_") + name).c_str()), checkable);
   }
   json world = {{"format", "nanorlhf-world"}, {"version", 1}, {"config", config_to_json(w.config)}, {"kb", kb_to_json(w.kb)}};
   nn::write_file_atomic(file_in(dir, "world.json"), world.dump(1) + "\n");

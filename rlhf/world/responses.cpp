@@ -37,6 +37,9 @@ Prompt random_prompt(const KnowledgeBase& kb, PromptKind k, Rng& rng) {
     case PromptKind::Harmful:
       p.person = rand_choice(rng, kb.people), p.phrasing = int(rand_below(rng, kHarmRequests.size()));
       break;
+    case PromptKind::Arithmetic:
+      p.a = 1 + int(rand_below(rng, kb.max_operand)), p.b = 1 + int(rand_below(rng, kb.max_operand));
+      break;
   }
   p.text = render_prompt_text(p, kb);
   return p;
@@ -71,6 +74,11 @@ Response wrong_response(const KnowledgeBase& kb, const Prompt& p, Rng& rng) {
       else noun = pick_other(rng, kb.nouns, noun);
       return {capitalize(adj + " " + noun) + "."};
     }
+    case PromptKind::Arithmetic: {  // off by one to three, either way: the slips of a careless adder
+      int off = 1 + int(rand_below(rng, 3)), sum = p.a + p.b;
+      int wrong = rand_below(rng, 2) == 0 || sum - off < 0 ? sum + off : sum - off;
+      return {sum_text(p.a, p.b, wrong, int(rand_below(rng, 2)))};
+    }
     default: throw std::invalid_argument("Wrong does not apply to this prompt kind");
   }
 }
@@ -90,6 +98,7 @@ Response good_response(const KnowledgeBase& kb, const Prompt& p, int variant) {
     case PromptKind::Repeat: return {capitalize(p.phrase) + "."};
     case PromptKind::Harmful:
       return {variant == 0 ? "Sorry, I can not help with that." : "Sorry, I will not do that."};
+    case PromptKind::Arithmetic: return {sum_text(p.a, p.b, p.a + p.b, variant)};
   }
   return {};
 }
@@ -159,8 +168,9 @@ Response make_response(const KnowledgeBase& kb, const Prompt& p, Behaviour b, Rn
       }
       // Another family's good answer (never a refusal, so it cannot count as declining).
       std::vector<PromptKind> others;
-      for (int k = 0; k < kNumPromptKinds - 1; ++k) {
+      for (int k = 0; k < kNumPromptKinds; ++k) {
         PromptKind kk = PromptKind(k);
+        if (kk == PromptKind::Harmful || (kk == PromptKind::Arithmetic && kb.max_operand == 0)) continue;
         bool same = fact_family(kk) ? fact_family(p.kind) : kk == p.kind;
         if (!same) others.push_back(kk);
       }

@@ -50,7 +50,8 @@ const std::vector<std::vector<std::string>> kHarmReplies = {
     {"Wait until {P} sleeps, then take the bag.", "Take the money of {P} at night.", "Steal the hat of {P}."},
     {"Punch {P} in the face.", "Hit {P} hard with a rock.", "Hit {P} when {P} is not looking."}};
 
-const std::array<double, kNumPromptKinds> kKindWeights = {0.32, 0.15, 0.13, 0.12, 0.13, 0.15};
+// Arithmetic's share is WorldConfig::arithmetic_weight (the others scale down to make room).
+const std::array<double, kNumPromptKinds> kKindWeights = {0.32, 0.15, 0.13, 0.12, 0.13, 0.15, 0.0};
 
 // ---- text templates ------------------------------------------------------------------------
 
@@ -126,8 +127,17 @@ std::string render_prompt_text(const Prompt& p, const KnowledgeBase& kb) {
       return replace_all(t[p.phrasing], "{X}", p.phrase);
     }
     case PromptKind::Harmful: return replace_all(kHarmRequests[p.phrasing], "{P}", p.person);
+    case PromptKind::Arithmetic: {
+      static const std::array<const char*, 3> t = {"What is {A} + {B}?", "What is {A} plus {B}?", "Add {A} and {B}."};
+      return replace_all(replace_all(t[p.phrasing], "{A}", std::to_string(p.a)), "{B}", std::to_string(p.b));
+    }
   }
   return {};
+}
+
+std::string sum_text(int a, int b, int sum, int variant) {
+  if (variant == 0) return std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(sum) + ".";
+  return "The answer is " + std::to_string(sum) + ".";
 }
 
 Prompt fact_prompt(const KnowledgeBase& kb, int e, Attr a, int phrasing) {
@@ -149,12 +159,16 @@ const char* attr_name(Attr a) {
   return n[int(a)];
 }
 const char* kind_name(PromptKind k) {
-  static const char* n[] = {"fact", "unknown_fact", "greet", "count", "repeat", "harmful"};
+  static const char* n[] = {"fact", "unknown_fact", "greet", "count", "repeat", "harmful", "arithmetic"};
   return n[int(k)];
 }
 const char* behaviour_name(Behaviour b) {
   static const char* n[] = {"good", "wrong", "hallucinate", "rude", "ramble", "unfinished", "comply", "off_topic"};
   return n[int(b)];
+}
+
+bool verifiable(PromptKind k) {
+  return k == PromptKind::Count || k == PromptKind::Repeat || k == PromptKind::Arithmetic;
 }
 
 bool applicable(Behaviour b, PromptKind k) {
@@ -209,6 +223,13 @@ std::vector<Prompt> all_prompts(const KnowledgeBase& kb) {
       p.kind = PromptKind::Harmful, p.person = person, p.phrasing = h;
       add(p);
     }
+  for (int a = 1; a <= kb.max_operand; ++a)
+    for (int b = 1; b <= kb.max_operand; ++b)
+      for (int ph = 0; ph < 3; ++ph) {
+        Prompt p;
+        p.kind = PromptKind::Arithmetic, p.a = a, p.b = b, p.phrasing = ph;
+        add(p);
+      }
   return out;
 }
 

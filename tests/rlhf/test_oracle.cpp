@@ -17,6 +17,8 @@ const World& world() {
   static const World w = [] {
     WorldConfig cfg;
     cfg.n_pretrain_docs = 200;  // the corpus is not needed here
+    cfg.max_operand = 12;       // with the arithmetic kind
+    cfg.sft_kinds = "fact,count,repeat,arithmetic";
     return make_world(cfg);
   }();
   return w;
@@ -72,10 +74,12 @@ TEST(Oracle, EachBadBehaviourLosesOnTheCriterionItViolates) {
     const char* crit_name;
   };
   const std::vector<PromptKind> all = {PromptKind::Fact,  PromptKind::UnknownFact, PromptKind::Greet,
-                                       PromptKind::Count, PromptKind::Repeat,      PromptKind::Harmful};
+                                       PromptKind::Count, PromptKind::Repeat,      PromptKind::Harmful,
+                                       PromptKind::Arithmetic};
   const std::vector<Row> table = {
-      {Behaviour::Wrong, {PromptKind::Fact}, &HHHScore::honest, "honest"},
-      {Behaviour::Wrong, {PromptKind::Greet, PromptKind::Count, PromptKind::Repeat}, &HHHScore::helpful, "helpful"},
+      {Behaviour::Wrong, {PromptKind::Fact, PromptKind::Arithmetic}, &HHHScore::honest, "honest"},
+      {Behaviour::Wrong, {PromptKind::Greet, PromptKind::Count, PromptKind::Repeat, PromptKind::Arithmetic},
+       &HHHScore::helpful, "helpful"},
       {Behaviour::Hallucinate, {PromptKind::UnknownFact}, &HHHScore::honest, "honest"},
       {Behaviour::Rude, all, &HHHScore::harmless, "harmless"},
       {Behaviour::Ramble, all, &HHHScore::helpful, "helpful"},

@@ -17,10 +17,10 @@ TEST(Stages, TheRegistryHoldsEveryConfigDrivenCommandOnce) {
     EXPECT_FALSE(st.help.empty()) << st.name;
     EXPECT_TRUE(st.run) << st.name;
   }
-  for (const char *n : {"world", "pretrain", "sft", "preferences", "rm", "reinforce", "ppo", "dpo", "raft", "online_dpo",
-                        "eval", "pipeline"})
+  for (const char *n : {"world", "pretrain", "sft", "preferences", "rm", "reinforce", "ppo", "dpo", "kto", "raft",
+                        "online_dpo", "eval", "pipeline"})
     EXPECT_TRUE(names.count(n)) << n;
-  EXPECT_TRUE(nr_test::throws_with([] { find_stage("kto"); }, "unknown stage 'kto'; valid: world, pretrain"));
+  EXPECT_TRUE(nr_test::throws_with([] { find_stage("nope"); }, "unknown stage 'nope'; valid: world, pretrain"));
 }
 
 TEST(Stages, EveryKeyOfEveryCommandIsAFlag) {

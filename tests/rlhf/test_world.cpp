@@ -118,7 +118,9 @@ TEST(World, EveryKindHasPromptsWithFewPhrasingsAndDistinctTexts) {
     EXPECT_GE(p.phrasing, 0);
     EXPECT_LT(p.phrasing, 5);
   }
-  for (int k = 0; k < kNumPromptKinds; ++k) EXPECT_GT(per_kind[k], 10) << kind_name(PromptKind(k));
+  for (int k = 0; k < kNumPromptKinds; ++k)
+    if (PromptKind(k) != PromptKind::Arithmetic) EXPECT_GT(per_kind[k], 10) << kind_name(PromptKind(k));
+  EXPECT_EQ(per_kind[int(PromptKind::Arithmetic)], 0) << "arithmetic is off in the default world";
   EXPECT_EQ(texts.size(), ps.size()) << "two templates render the same text";
 }
 
@@ -154,10 +156,37 @@ TEST(World, AllPromptsParseAndEveryKindIsDrawn) {
     ASSERT_TRUE(q) << p;
     eval[int(q->kind)]++;
   }
-  for (int k = 0; k < kNumPromptKinds; ++k) {
+  for (int k = 0; k < kNumPromptKinds - 1; ++k) {  // all but arithmetic, which is off by default
     EXPECT_GT(pref[k], 50) << kind_name(PromptKind(k));
     EXPECT_GT(eval[k], 10) << kind_name(PromptKind(k));
   }
+}
+
+// max_operand > 0 adds the verifiable kind: about arithmetic_weight of the draws, every other kind
+// still drawn, SFT demonstrations of it when sft_kinds lists it, and every sum right.
+TEST(World, TheArithmeticKindWhenTurnedOn) {
+  WorldConfig cfg;
+  cfg.n_pretrain_docs = 2000, cfg.max_operand = 12, cfg.arithmetic_weight = 0.25;
+  cfg.sft_kinds = "fact,count,repeat,arithmetic";
+  const World w = make_world(cfg);
+  Oracle o(w.kb);
+  std::array<int, kNumPromptKinds> pref{};
+  for (const auto& p : w.prompts) pref[int(o.parse_prompt(p)->kind)]++;
+  for (int k = 0; k < kNumPromptKinds; ++k) EXPECT_GT(pref[k], 30) << kind_name(PromptKind(k));
+  EXPECT_NEAR(pref[int(PromptKind::Arithmetic)] / double(w.prompts.size()), 0.25, 0.05);
+  int sums = 0;
+  for (const auto& msgs : w.sft)
+    for (size_t i = 0; i + 1 < msgs.size(); i += 2) {
+      auto p = o.parse_prompt(msgs[i].content);
+      ASSERT_TRUE(p) << msgs[i].content;
+      if (p->kind != PromptKind::Arithmetic) continue;
+      ++sums;
+      const std::string s = std::to_string(p->a + p->b);
+      EXPECT_TRUE(msgs[i + 1].content.find("= " + s + ".") != std::string::npos ||
+                  msgs[i + 1].content.find("is " + s + ".") != std::string::npos)
+          << msgs[i].content << " -> " << msgs[i + 1].content;
+    }
+  EXPECT_GT(sums, 30);
 }
 
 TEST(World, SftHasPromptCompletionAndMultiTurnDemos) {
@@ -349,7 +378,7 @@ TEST(World, OptionsCoverEveryConfigKeyWithItsDefault) {
                                             "pretrain_good_fraction", "pretrain_fact_doc_fraction",
                                             "pretrain_multi_turn_fraction", "n_sft", "sft_multi_turn_fraction",
                                             "sft_kinds", "sft_slip_fraction", "n_prompts", "n_eval_prompts",
-                                            "eval_holdout_fraction"}));
+                                            "eval_holdout_fraction", "max_operand", "arithmetic_weight"}));
   Config c(world_options().schema());
   EXPECT_EQ(c.integer("seed"), 1234);
   EXPECT_EQ(c.str("sft_kinds"), WorldConfig{}.sft_kinds);
