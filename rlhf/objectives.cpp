@@ -72,8 +72,9 @@ double adaptive_kl_beta(double beta, double observed_kl, double target_kl, int64
   return beta * (1 + e * (double)n_steps / (double)horizon);
 }
 
-// Best-of-n (Nakano et al. 2021, WebGPT; Gao et al. 2022 eq. 1; Beirami et al. 2024): n samples of
-// pi, the reward's favourite kept. Its KL to pi is analytic, whatever the reward:
+// Best-of-n (Nakano et al. 2021, WebGPT; Gao et al. 2022): n samples of pi, the reward's favourite
+// kept. The KL to pi that Gao et al. use, whatever the reward (Beirami et al. 2024 show it is an
+// upper bound, exact only when the top sample is never tied):
 //   KL_{bon} = \log n - \frac{n - 1}{n}
 double best_of_n_kl(int64_t n) {
   NR_CHECK(n >= 1, "best_of_n_kl: n must be >= 1, got {}", n);

@@ -48,7 +48,7 @@ PPOValueLoss ppo_value_loss(const Tensor &values, const Tensor &old_values, cons
 Tensor entropy_from_logits(const Tensor &logits);
 
 // ---- Best-of-n ----
-// KL(pi_bon || pi) of keeping the best of n samples (exact when rewards do not tie).
+// KL(pi_bon || pi) of keeping the best of n samples: log n - (n-1)/n (an upper bound).
 double best_of_n_kl(int64_t n);
 
 // ---- GRPO (objectives_grpo.cpp) ----
