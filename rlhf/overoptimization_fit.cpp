@@ -37,15 +37,6 @@ void check_points(const std::vector<double> &d, const std::vector<double> &R, co
 
 }  // namespace
 
-// Best-of-n from pi, the KL Gao et al. 2022 use (from Stiennon et al. 2020):
-//   \mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}
-// exact when no two samples are equal, else an upper bound (Beirami et al. 2024): SFT here often
-// repeats a response, so the best-of-n d is an upper bound on its true sqrt(KL).
-double bon_kl(int64_t n) {
-  NR_CHECK(n >= 1, "bon_kl: n must be >= 1, got {}", n);
-  return std::log(double(n)) - double(n - 1) / double(n);
-}
-
 // \hat y = \arg\max_{i < n} r_{\text{proxy}}(x, y_i): the pick of best-of-n on nested samples.
 size_t best_of_n(const std::vector<double> &proxy, int64_t n) {
   NR_CHECK(n >= 1 && (size_t)n <= proxy.size(), "best_of_n: n = {} of {} responses", n, proxy.size());

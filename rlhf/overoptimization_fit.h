@@ -1,16 +1,13 @@
 // The equations of the reward over-optimisation study (Gao, Schulman, Hilton 2022, "Scaling Laws for
-// Reward Model Overoptimization"), one function each: the KL of best-of-n, the expected pick of
-// best-of-n from N samples, Gao et al.'s two functional forms of the gold score against
-// d = sqrt(KL), their least-squares fits and their peaks.
+// Reward Model Overoptimization"), one function each: the pick of best-of-n and its expectation over
+// N samples, Gao et al.'s two functional forms of the gold score against d = sqrt(KL), their
+// least-squares fits and their peaks. The KL of best-of-n is best_of_n_kl (rlhf/objectives.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace nanorlhf::rlhf {
-
-// KL(best-of-n || pi) in nats, in closed form.
-double bon_kl(int64_t n);
 
 // The index of the response with the highest proxy score among the first n (ties: the first).
 std::size_t best_of_n(const std::vector<double> &proxy, int64_t n);

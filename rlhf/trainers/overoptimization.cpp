@@ -15,6 +15,7 @@
 #include "nn/atomic_file.h"
 #include "rlhf/checkpoints.h"
 #include "rlhf/data.h"
+#include "rlhf/objectives.h"
 #include "rlhf/overoptimization_fit.h"
 #include "rlhf/report.h"
 #include "rlhf/rollout.h"
@@ -206,7 +207,7 @@ std::vector<OveroptPoint> bon_points(const BonSamples &s, size_t k, int64_t pair
     std::vector<BonRow> rows = best_of_n_curve(s.proxy[k][p], s.gold[p], estimator);
     if (pts.empty())
       for (const BonRow &r : rows) {
-        const double kl = bon_kl(r.n);
+        const double kl = best_of_n_kl(r.n);  // an upper bound: SFT repeats itself
         pts.push_back({pairs, "bon", r.n, 0, kl, std::sqrt(kl), 0, 0});
       }
     for (size_t i = 0; i < rows.size(); ++i) pts[i].gold += rows[i].gold, pts[i].proxy += rows[i].proxy;
