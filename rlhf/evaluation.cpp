@@ -112,7 +112,7 @@ SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, con
 }
 
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
-                    const std::vector<std::string> &prompts, const EvalOptions &opts) {
+                    const std::vector<std::string> &prompts, const EvalOptions &opts, const nn::ScalarModel *rm) {
   NR_CHECK(!prompts.empty(), "evaluate: no prompts");
   NR_CHECK(opts.batch > 0, "evaluate: batch must be positive, got {}", opts.batch);
   nn::GenerationConfig g{.max_new_tokens = opts.max_new_tokens, .temperature = opts.temperature};
@@ -135,6 +135,11 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
                       response_logprobs(ref, pi.gen, opts.temperature)).sum({1});
     std::vector<double> klv = kl.to_vector<double>();
     std::vector<int64_t> len = row_lengths(pi.gen.response_mask);
+    std::vector<double> rm_pi, rm_sft;  // the proxy, as the trainers score it: the sampled tokens, no penalty
+    if (rm) {
+      rm_pi = reward_scores(*rm, pi.gen).to_vector<double>();
+      rm_sft = reward_scores(*rm, sft.gen).to_vector<double>();
+    }
     for (size_t b = 0; b < part.size(); ++b) {
       EvalRow row;
       row.prompt = part[b];
@@ -146,6 +151,7 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
       row.ref_score = oracle.score(row.prompt, row.ref_response, row.ref_finished);
       row.kl = klv[b];
       row.length = len[b];
+      if (rm) row.rm_score = rm_pi[b], row.ref_rm_score = rm_sft[b];
       res.rows.push_back(std::move(row));
     }
   }
@@ -157,6 +163,8 @@ EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, con
 EvalResult summarize_rows(std::vector<EvalRow> rows) {
   EvalResult res;
   res.rows = std::move(rows);
+  const bool has_rm = !res.rows.empty() && !std::isnan(res.rows[0].rm_score);  // evaluate() was given one
+  if (has_rm) res.rm_score = res.ref_rm_score = 0;
   // Sums first, one division last: a tie of n prompts is exactly 0.5, whatever n.
   std::vector<std::string> row_prompts;
   std::vector<double> wins;
@@ -177,11 +185,12 @@ EvalResult summarize_rows(std::vector<EvalRow> rows) {
       res.accuracy += *acc;
       res.ref_accuracy += verifier_reward(r.prompt, r.ref_response, r.ref_finished).value_or(0.0);
     }
+    if (has_rm) res.rm_score += r.rm_score, res.ref_rm_score += r.ref_rm_score;
   }
   if (res.verifiable > 0) res.accuracy /= double(res.verifiable), res.ref_accuracy /= double(res.verifiable);
   const double n = double(res.rows.size());
   for (double *v : {&res.oracle_reward, &res.ref_oracle_reward, &res.win_rate, &res.kl_to_ref, &res.response_length,
-                    &res.finished, &res.helpful, &res.honest, &res.harmless})
+                    &res.finished, &res.helpful, &res.honest, &res.harmless, &res.rm_score, &res.ref_rm_score})
     *v /= n;
   res.win_rate_se = res.rows.empty() ? 0.0 : clustered_standard_error(row_prompts, wins);
   return res;
@@ -210,6 +219,7 @@ std::map<std::string, double> eval_metrics(const EvalResult &r) {
       {"eval/finished", r.finished},           {"eval/helpful", r.helpful},
       {"eval/honest", r.honest},               {"eval/harmless", r.harmless}};
   if (r.verifiable > 0) m["eval/accuracy"] = r.accuracy, m["eval/ref_accuracy"] = r.ref_accuracy;
+  if (!std::isnan(r.rm_score)) m["eval/rm_score"] = r.rm_score, m["eval/ref_rm_score"] = r.ref_rm_score;
   return m;
 }
 

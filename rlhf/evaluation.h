@@ -1,6 +1,7 @@
 // Evaluation of a policy against the SFT reference on held-out prompts with the oracle: mean oracle
 // reward, win rate vs SFT, KL to the reference, response length, and side-by-side samples.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -31,6 +32,7 @@ struct EvalRow {
   bool finished = false, ref_finished = false;
   HHHScore score, ref_score;  // oracle scores of the two responses
   double kl = 0;              // sum_t log pi(y_t) - log pi_ref(y_t) on the policy's response (k1)
+  double rm_score = NAN, ref_rm_score = NAN;  // the reward model's scores of the two; NaN without one
   int64_t length = 0;         // response tokens (incl. <|eos|>)
 };
 
@@ -47,6 +49,9 @@ struct EvalResult {
   // the policy answers right, eval/ref_accuracy the reference's; both only when verifiable > 0.
   int64_t verifiable = 0;
   double accuracy = 0, ref_accuracy = 0;
+  // eval/rm_score, eval/ref_rm_score: the reward model's mean score of the same responses (the proxy
+  // next to the oracle's gold, to see reward hacking); NaN when evaluate() was given no reward model.
+  double rm_score = NAN, ref_rm_score = NAN;
   std::vector<EvalRow> rows;
 };
 
@@ -58,9 +63,11 @@ struct EvalOptions {
 };
 
 // Samples from `policy` and `ref` with the same seeds, scores both with the oracle (noiseless) and
-// estimates KL(pi || pi_ref) on the policy's own samples. Deterministic in (models, prompts, options).
+// estimates KL(pi || pi_ref) on the policy's own samples, and when `rm` is given scores both with it.
+// Deterministic in (models, prompts, options).
 EvalResult evaluate(nn::GPT &policy, nn::GPT &ref, const nn::Tokenizer &tok, const Oracle &oracle,
-                    const std::vector<std::string> &prompts, const EvalOptions &opts);
+                    const std::vector<std::string> &prompts, const EvalOptions &opts,
+                    const nn::ScalarModel *rm = nullptr);
 
 // The aggregates of EvalResult (means, win rate and its clustered s.e., accuracy) from its rows:
 // what evaluate() returns, also for rows put together elsewhere (best-of-n in `nanorlhf compare`).
@@ -77,8 +84,8 @@ double clustered_standard_error(const std::vector<std::string> &cluster, const s
 
 // The result as TRL-style eval/ metrics: eval/oracle_reward, eval/ref_oracle_reward,
 // eval/win_rate_vs_sft, eval/win_rate_se, eval/kl_to_ref, eval/response_length, eval/finished,
-// eval/helpful, eval/honest, eval/harmless, and eval/accuracy, eval/ref_accuracy when some prompts
-// are verifiable.
+// eval/helpful, eval/honest, eval/harmless, eval/accuracy and eval/ref_accuracy when some prompts are
+// verifiable, eval/rm_score and eval/ref_rm_score when they were measured.
 std::map<std::string, double> eval_metrics(const EvalResult &r);
 
 // Side-by-side text of the first n rows: prompt, policy response and score, reference response and score.

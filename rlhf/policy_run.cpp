@@ -85,8 +85,10 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
   }
   if (!o.reward_model.empty()) {
     rm = load_run<nn::ScalarModel>(o.reward_model, device).model;
+    // It scores the rollouts and, next to the oracle, the evaluation's responses (cut at the context).
+    const int64_t eval_len = oracle_ ? std::min(sft.model->config.ctx, longest_prompt + o.eval.max_new_tokens) : 0;
     check_reward_model_fits(sft.model->config, rm->backbone->config, nn::checkpoint_file(o.reward_model),
-                            longest_prompt + max_new_tokens);
+                            std::max(longest_prompt + max_new_tokens, eval_len));
     rm->requires_grad_(false);
   }
 }
@@ -125,7 +127,7 @@ TrainingLoop PolicyRun::loop(const LoopOptions &o, const std::string &headline) 
 Metrics PolicyRun::evaluate(int64_t step) {
   Metrics m;
   if (!oracle_ || eval_prompts_.empty()) return m;
-  EvalResult r = rlhf::evaluate(*sft.model, *ref, sft.tokenizer, *oracle_, eval_prompts_, options.eval);
+  EvalResult r = rlhf::evaluate(*sft.model, *ref, sft.tokenizer, *oracle_, eval_prompts_, options.eval, rm.get());
   m = eval_metrics(r);
   nlohmann::json rec = {{"step", step}};
   for (auto &[k, v] : m) rec[k] = v;

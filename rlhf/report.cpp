@@ -60,7 +60,8 @@ std::string svg_line_chart(const Chart &chart, int W, int H) {
   s << fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", L - 4, H - B, num(y0));
   s << fmt::format(R"(<text x="{}" y="{}">{}</text>)", L, H - B + 14, num(x0));
   s << fmt::format(R"(<text x="{}" y="{}" text-anchor="end">{}</text>)", W - R, H - B + 14, num(x1));
-  s << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">step</text>)", (L + W - R) / 2, H - 4);
+  s << fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)", (L + W - R) / 2, H - 4,
+                   html_escape(chart.x_label));
   for (size_t i = 0; i < chart.curves.size(); ++i) {
     const auto &c = chart.curves[i];
     const char *col = kColors[i % 6];
@@ -93,7 +94,8 @@ std::vector<Curve> curves_from_metrics(const std::string &path, const std::vecto
 }
 
 void write_report_html(const std::string &path, const nlohmann::json &summary, const std::vector<Chart> &charts,
-                       const std::vector<ReportSample> &samples, const std::string &title) {
+                       const std::vector<ReportSample> &samples, const std::string &title,
+                       const std::vector<std::string> &columns) {
   std::ostringstream h;
   h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title><style>"
     << "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
@@ -101,8 +103,8 @@ void write_report_html(const std::string &path, const nlohmann::json &summary, c
     << "th{background:#f3f3f3}.charts{display:flex;flex-wrap:wrap;gap:12px}code{white-space:pre-wrap}"
     << "</style></head><body><h1>" << html_escape(title) << "</h1>";
   // Summary table: one row per stage, the columns of summary.json.
-  std::vector<std::string> cols = {"stage",     "oracle_score", "win_rate_vs_sft", "win_rate_se",
-                                   "kl_to_sft", "rm_accuracy",  "seconds"};
+  std::vector<std::string> cols = columns;
+  if (cols.empty()) cols = {"stage", "oracle_score", "win_rate_vs_sft", "win_rate_se", "kl_to_sft", "rm_accuracy", "seconds"};
   h << "<h2>Summary</h2><table><tr>";
   for (auto &c : cols) h << "<th>" << c << "</th>";
   h << "</tr>";

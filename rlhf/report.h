@@ -16,6 +16,7 @@ struct Curve {
 struct Chart {
   std::string title;
   std::vector<Curve> curves;
+  std::string x_label = "step";  // the x of the points: any increasing quantity (sqrt(KL) in the overoptimisation study)
 };
 
 // One polyline chart as an <svg> element (axes with min/max ticks, a legend).
@@ -29,9 +30,11 @@ struct ReportSample {
   std::vector<std::pair<std::string, std::string>> responses;  // (model, response)
 };
 
-// summary: the list of stage rows (as in summary.json); charts and samples as above.
+// summary: the list of stage rows (as in summary.json); charts and samples as above. columns: the
+// summary table's keys; empty = the pipeline's (stage, oracle_score, win_rate_vs_sft, ...).
 void write_report_html(const std::string &path, const nlohmann::json &summary, const std::vector<Chart> &charts,
-                       const std::vector<ReportSample> &samples, const std::string &title = "nanorlhf pipeline report");
+                       const std::vector<ReportSample> &samples, const std::string &title = "nanorlhf pipeline report",
+                       const std::vector<std::string> &columns = {});
 
 std::string html_escape(const std::string &s);
 

@@ -1,5 +1,4 @@
-// The registry's entries: each binds a command name to its options table and its run_* function,
-// and says in one line what the command wrote.
+// The registry's entries: each binds a command to its options table and run_* function, and says what it wrote.
 #include "rlhf/stages.h"
 
 #include <cmath>
@@ -12,6 +11,7 @@
 #include "rlhf/trainers/grpo.h"
 #include "rlhf/trainers/kto.h"
 #include "rlhf/trainers/online_dpo.h"
+#include "rlhf/trainers/overoptimization.h"
 #include "rlhf/trainers/pipeline.h"
 #include "rlhf/trainers/ppo.h"
 #include "rlhf/trainers/preferences.h"
@@ -177,6 +177,14 @@ std::vector<Stage> make_stages() {
                  return StageResult{fmt::format("\n{}\ncompare finished in {:.0f} s; wrote {}/compare.json and {}/report.html",
                                                 compare_table(r.table), r.seconds, r.out, r.out)};
                }});
+  s.push_back(make_stage("overoptimization",
+                         "reward over-optimisation (Gao et al. 2022): best-of-n and RL without KL on RMs of several "
+                         "data sizes, gold vs proxy against sqrt(KL), fits",
+                         overoptimization_options, [](const OveroptimizationConfig &o, bool quiet) {
+                           OveroptimizationResult r = run_overoptimization(o, quiet);
+                           return StageResult{fmt::format("\n{}\nwrote {}/overoptimization.json and {}/report.html",
+                                                          r.table, o.out, o.out)};
+                         }));
   return s;
 }
 
