@@ -2,7 +2,7 @@
 #   make deps    install the Debian packages the build needs (apt-get; skips what is present)
 #   make         build the libraries, the `nanorlhf` program, tests and examples (build/)
 #   make test    build, then run every test with ctest
-#   make demo    run the whole alignment pipeline on the built-in synthetic world
+#   make demo    run the whole alignment pipeline on the built-in synthetic world (replaces runs/demo)
 #   make bench   build and run the CPU benchmarks (bench/RESULTS.md holds the measured figures)
 #   make relink  re-point the lectures' code links ([`name`](path#L<line>)) at the functions they name
 #   make gpu-check   prepare the CUDA build and the script to run on a GPU machine (bench/README.md)
@@ -39,7 +39,7 @@ test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 demo: deps build
-	./$(BUILD)/nanorlhf pipeline --out runs/demo
+	./$(BUILD)/nanorlhf pipeline --out runs/demo --overwrite
 
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target benchmarks

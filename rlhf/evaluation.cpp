@@ -245,6 +245,7 @@ const OptionTable<EvalConfig> &eval_options() {
         .add("prompts", &O::prompts, "held-out prompts: JSONL of {\"prompt\": ...}")
         .add("world", &O::world, "world folder (world.json) whose oracle scores the responses")
         .add("out", &O::out, "run directory for metrics.jsonl, eval.json, samples.txt")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("n_prompts", &O::n_prompts, "evaluate the first N prompts; 0 = all", Range::at_least(0))
         .add("max_new_tokens", [](O &o) -> auto & { return o.eval.max_new_tokens; }, "max response tokens",
              Range::at_least(1))
@@ -276,7 +277,7 @@ EvalResult run_evaluate(const EvalConfig &cfg) {
   if (cfg.n_prompts > 0 && (size_t)cfg.n_prompts < prompts.size()) prompts.resize((size_t)cfg.n_prompts);
   EvalResult r = evaluate(*policy.model, *ref.model, policy.tokenizer, oracle, prompts, cfg.eval);
 
-  RunDir run(cfg.out);
+  RunDir run(cfg.out, cfg.overwrite);
   run.write_config(eval_options().resolved(cfg));
   json m = {{"step", 0}, {"eval/prompts", (int64_t)r.rows.size()}};
   for (const auto &[k, v] : eval_metrics(r)) m[k] = v;
@@ -298,6 +299,7 @@ EvalResult run_evaluate(const EvalConfig &cfg) {
                 .dump(-1, ' ', false, json::error_handler_t::replace) + "\n";  // samples may cut a UTF-8 character
   }
   run.write_text("rows.jsonl", rows);
+  run.commit();
   return r;
 }
 

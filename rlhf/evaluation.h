@@ -102,6 +102,7 @@ struct EvalConfig {
   std::string prompts = "data/eval_prompts.jsonl";
   std::string world = "data";    // whose oracle scores the responses
   std::string out = "runs/eval";
+  bool overwrite = false;
   int64_t n_prompts = 0;         // the first N prompts; 0 = all
   EvalOptions eval;
   int64_t samples = 10;          // side-by-side samples in samples.txt

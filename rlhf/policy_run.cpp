@@ -26,7 +26,8 @@ const OptionTable<PolicyRunOptions> &policy_run_options() {
              "sampling temperature of the oracle evaluation (as `nanorlhf eval`)", Range::above(0))
         .add("eval_seed", [](O &o) -> auto & { return o.eval.seed; },
              "sampling seed of the oracle evaluation (the same for the policy and SFT)", Range::at_least(0))
-        .add("out", &O::out, "run directory");
+        .add("out", &O::out, "run directory")
+        .add("overwrite", &O::overwrite, kOverwriteHelp);
     return t;
   }();
   return t;
@@ -107,7 +108,7 @@ RunDir &PolicyRun::begin(nlohmann::json resolved) {
   resolved["model"] = sft.model->config.to_json();
   resolved["stage"] = stage;
   resolved_ = std::move(resolved);
-  run_ = std::make_unique<RunDir>(options.out);
+  run_ = std::make_unique<RunDir>(options.out, options.overwrite);
   run_->write_config(resolved_);
   return *run_;
 }
@@ -142,7 +143,8 @@ Metrics PolicyRun::finish(int64_t steps) {
   if (!quiet_ && !m.empty())
     std::fprintf(stderr, "%s: oracle %.3f (sft %.3f), win rate vs sft %.3f, KL to sft %.3f\n", stage.c_str(),
                  m["eval/oracle_reward"], m["eval/ref_oracle_reward"], m["eval/win_rate_vs_sft"], m["eval/kl_to_ref"]);
-  save_run(options.out, *sft.model, sft.tokenizer, resolved_, {{"step", steps}, {"stage", stage}});
+  save_run(run_->root(), *sft.model, sft.tokenizer, resolved_, {{"step", steps}, {"stage", stage}});
+  run_->commit();
   return m;
 }
 

@@ -31,6 +31,7 @@ struct PolicyRunOptions {
   std::string eval_prompts = "data/eval_prompts.jsonl";
   std::string world = "data";             // the oracle's world; evaluation only
   std::string out;
+  bool overwrite = false;
   int64_t eval_size = 128;                // held-out prompts evaluated; 0 = all
   EvalOptions eval = {};                  // the oracle evaluation, at the settings of `nanorlhf eval`
 };

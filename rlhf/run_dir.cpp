@@ -1,7 +1,13 @@
 // Run directory files (config.json, metrics.jsonl, text outputs) and the progress line/log.
 #include "rlhf/run_dir.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <set>
 
 #include <cmath>
 #include <filesystem>
@@ -15,16 +21,80 @@ namespace nanorlhf::rlhf {
 
 namespace fs = std::filesystem;
 
-RunDir::RunDir(const std::string &path, bool append) : root_(path) {
-  if (root_.empty()) throw std::runtime_error("run directory: empty path");
+namespace {
+
+bool process_alive(long pid) { return pid > 0 && (::kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+
+// The pid at the end of "<name>.tmp.<pid>" or ".staging-<pid>", or -1.
+long owner_pid(const std::string &name) {
+  size_t at = name.rfind(".tmp.");
+  size_t len = 5;
+  if (name.rfind(".staging-", 0) == 0) at = 0, len = 9;
+  if (at == std::string::npos || at + len >= name.size()) return -1;
+  const std::string digits = name.substr(at + len);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit((unsigned char)c); })) return -1;
+  return std::stol(digits);
+}
+
+// Temporaries and staging folders of processes that no longer run (killed during a save).
+void remove_strays(const std::string &dir) {
   std::error_code ec;
-  fs::create_directories(root_, ec);
-  if (ec || !fs::is_directory(root_))
-    throw std::runtime_error("run directory '" + root_ + "': cannot create it: " +
+  for (const auto &e : fs::directory_iterator(dir, ec)) {
+    const long pid = owner_pid(e.path().filename().string());
+    if (pid > 0 && pid != (long)::getpid() && !process_alive(pid)) fs::remove_all(e.path(), ec);
+  }
+}
+
+}  // namespace
+
+bool holds_run(const std::string &dir) {
+  for (const char *f : {"config.json", "metrics.jsonl", "model.safetensors"})
+    if (fs::exists(fs::path(dir) / f)) return true;
+  return false;
+}
+
+RunDir::RunDir(const std::string &path, bool overwrite) : out_(path), root_(path) {
+  if (out_.empty()) throw std::runtime_error("run directory: empty path");
+  std::error_code ec;
+  fs::create_directories(out_, ec);
+  if (ec || !fs::is_directory(out_))
+    throw std::runtime_error("run directory '" + out_ + "': cannot create it: " +
                              (ec ? ec.message() : std::string("a file of that name exists")));
+  remove_strays(out_);
+  if (holds_run(out_)) {
+    if (!overwrite)
+      throw std::runtime_error("run directory '" + out_ + "' holds a run already (config.json, metrics.jsonl or "
+                               "model.safetensors); give --overwrite to replace it once this run has finished, or "
+                               "another out");
+    staged_ = true;
+    root_ = (fs::path(out_) / (".staging-" + std::to_string(::getpid()))).string();
+    fs::remove_all(root_, ec);
+    fs::create_directories(root_, ec);
+    if (ec) throw std::runtime_error("run directory: cannot create '" + root_ + "': " + ec.message());
+  }
   const std::string m = this->path("metrics.jsonl");
-  metrics_.open(m, append ? std::ios::app : std::ios::trunc);
+  metrics_.open(m, std::ios::trunc);
   if (!metrics_) throw std::runtime_error("run directory: cannot open '" + m + "' for writing");
+}
+
+void RunDir::commit() {
+  if (!staged_) return;
+  metrics_.close();
+  std::set<std::string> fresh;
+  for (const auto &e : fs::directory_iterator(root_)) fresh.insert(e.path().filename().string());
+  // The old run's files that the new run does not write go first, so the folder never mixes runs
+  // in the files a reader trusts; then each new file replaces its old one by an atomic rename.
+  for (const auto &e : fs::directory_iterator(out_))
+    if (e.is_regular_file() && !fresh.count(e.path().filename().string()) && owner_pid(e.path().filename().string()) < 0)
+      fs::remove(e.path());
+  for (const std::string &name : fresh) {
+    const fs::path dst = fs::path(out_) / name;
+    if (fs::is_directory(dst) && fs::is_directory(fs::path(root_) / name)) fs::remove_all(dst);
+    fs::rename(fs::path(root_) / name, dst);
+  }
+  fs::remove_all(root_);
+  root_ = out_;
+  staged_ = false;
 }
 
 std::string RunDir::path(const std::string &name) const { return (fs::path(root_) / name).string(); }

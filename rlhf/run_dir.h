@@ -15,12 +15,24 @@ namespace nanorlhf::rlhf {
 // One step's metrics by TRL's names ("loss", "rewards/accuracies", "objective/kl", ...).
 using Metrics = std::map<std::string, double>;
 
+// The help of every command's `overwrite` key.
+inline constexpr const char *kOverwriteHelp =
+    "replace the run already in `out` once this one has finished (without it such a folder is an error)";
+
+// A run folder that never holds files of two runs. Make it only once the inputs are read and
+// checked. Into a new or empty folder the run writes directly. A folder that holds a run already
+// (config.json, metrics.jsonl or model.safetensors) is an error unless `overwrite`; then the run
+// writes into out/.staging-<pid>/ and commit() moves its files in and the old run's out, so a
+// run that fails or is killed leaves the old one as it was. Temporaries of killed processes
+// (<file>.tmp.<pid>, .staging-<pid>) are removed when a run starts.
 class RunDir {
  public:
-  // Creates the folder. A fresh run truncates metrics.jsonl; append = true keeps it (resuming).
-  explicit RunDir(const std::string &path, bool append = false);
-  const std::string &root() const { return root_; }
+  explicit RunDir(const std::string &path, bool overwrite = false);
+  const std::string &root() const { return root_; }  // where the run writes now (staging or out)
+  const std::string &out() const { return out_; }    // the run's folder
   std::string path(const std::string &name) const;  // root/name
+  // Swaps the staged files into out (each rename atomic); a no-op for a run written in place.
+  void commit();
   // config.json: the full resolved config, written atomically.
   void write_config(const nlohmann::json &config) const;
   // Appends one compact JSON object per line to metrics.jsonl and flushes, so a crash loses nothing
@@ -30,9 +42,13 @@ class RunDir {
   void write_text(const std::string &name, const std::string &text) const;
 
  private:
-  std::string root_;
+  std::string out_, root_;
+  bool staged_ = false;
   std::ofstream metrics_;
 };
+
+// Whether `dir` holds a run (config.json, metrics.jsonl or model.safetensors).
+bool holds_run(const std::string &dir);
 
 class Progress {
  public:

@@ -52,12 +52,13 @@ namespace {
 
 // The keys compare sets for every stage (the user cannot): the shared inputs, the run folder, the
 // seed, and no evaluation inside the trainer (compare evaluates every run itself, alike).
-json wiring(const std::string &from, const std::string &out, uint64_t seed) {
+json wiring(const std::string &from, const std::string &out, uint64_t seed, bool overwrite) {
   const std::string w = from + "/world";
   return {{"policy", from + "/sft"},  {"reward_model", from + "/rm"}, {"prompts", w + "/prompts.jsonl"},
           {"eval_prompts", w + "/eval_prompts.jsonl"}, {"world", ""}, {"out", out},
           {"data", from + "/preferences/train.jsonl"}, {"ref", from + "/sft"}, {"seed", seed},
-          {"eval_every", 0}, {"eval_size", 0}, {"eval_max_new_tokens", 48}, {"eval_temperature", 1.0}, {"eval_seed", 1}};
+          {"eval_every", 0}, {"eval_size", 0}, {"eval_max_new_tokens", 48}, {"eval_temperature", 1.0}, {"eval_seed", 1},
+          {"overwrite", overwrite}};
 }
 
 std::vector<uint64_t> parse_seeds(const std::string &s) {
@@ -120,6 +121,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 std::vector<ConfigKey> compare_schema() {
   std::vector<ConfigKey> s = {
       {"out", "runs/compare", "folder for every method's runs, compare.json and report.html"},
+      {"overwrite", false, "replace the comparison (and its runs) already in `out`"},
       {"from", "runs/demo",
        "a pipeline folder holding world/, sft/, rm/ and preferences/ (built there first if missing)"},
       {"seeds", "1,2,3", "seeds of every method, comma-separated (each seeds training and evaluation)"},
@@ -130,7 +132,7 @@ std::vector<ConfigKey> compare_schema() {
   const json demo = demo_defaults();
   for (const auto &m : compare_methods()) {
     if (m.stage.empty()) continue;
-    for (auto k : prefixed_stage_keys(m.stage, m.name, wiring("", "", 0))) {
+    for (auto k : prefixed_stage_keys(m.stage, m.name, wiring("", "", 0, false))) {
       const std::string key = k.name.substr(m.name.size() + 1);
       if (demo.contains(m.stage + "." + key)) k.default_value = demo[m.stage + "." + key];
       if (m.settings.contains(key)) k.default_value = m.settings[key];
@@ -160,6 +162,9 @@ CompareResult run_compare(const Config &c, bool quiet) {
   auto log = [&](const std::string &msg) {
     if (!quiet) std::fprintf(stderr, "== %s\n", msg.c_str());
   };
+
+  NR_CHECK(c.flag("overwrite") || !fs::exists(out + "/compare.json"),
+           "compare: {} holds a comparison already (compare.json); give --overwrite to replace it, or another out", out);
 
   // 1. The shared inputs: the pipeline's prefix, built in `from` if it is not there.
   if (!fs::exists(from + "/rm/model.safetensors") || !fs::exists(from + "/sft/model.safetensors") ||
@@ -219,7 +224,7 @@ CompareResult run_compare(const Config &c, bool quiet) {
         row["seconds"] = seconds_since(t0);
         row["tokens"] = sampled_tokens() - tokens0;
       } else {
-        Config sc = prefixed_stage_config(m->stage, m->name, c, wiring(from, dir, seed));
+        Config sc = prefixed_stage_config(m->stage, m->name, c, wiring(from, dir, seed, c.flag("overwrite")));
         const int64_t tokens0 = sampled_tokens();
         const auto t0 = std::chrono::steady_clock::now();
         find_stage(m->stage).run(sc, true);

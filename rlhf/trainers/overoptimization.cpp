@@ -59,6 +59,7 @@ const OptionTable<OveroptimizationConfig> &overoptimization_options() {
   static const OptionTable<O> t = [] {
     OptionTable<O> t;
     t.add("out", &O::out, "folder for overoptimization.json, report.html and the runs it trains")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("from", &O::from,
              "pipeline run folder with world/, sft/, preferences/ (e.g. runs/demo); empty = build them in out/prefix")
         .add("rm_pairs", &O::rm_pairs, "training pairs of each reward model: a comma list, nested random draws")
@@ -77,8 +78,8 @@ const OptionTable<OveroptimizationConfig> &overoptimization_options() {
         .include(&O::rl, reinforce_options(), "rl.");
     // Wired by the study: paths of the prefix and of its own runs, and the one device; RL trains on
     // the reward model alone (the proxy under study).
-    for (const char *k : {"sft", "data", "eval_data", "world", "out", "device"}) t.remove(std::string("rm.") + k);
-    for (const char *k : {"policy", "reward_model", "prompts", "eval_prompts", "world", "out", "device",
+    for (const char *k : {"sft", "data", "eval_data", "world", "out", "overwrite", "device"}) t.remove(std::string("rm.") + k);
+    for (const char *k : {"policy", "reward_model", "prompts", "eval_prompts", "world", "out", "overwrite", "device",
                           "reward_funcs", "reward_weights"})
       t.remove(std::string("rl.") + k);
     return t;
@@ -286,6 +287,9 @@ OveroptimizationResult run_overoptimization(const OveroptimizationConfig &cfg, b
   auto log = [&](const std::string &m) {
     if (!quiet) std::fprintf(stderr, "== %s (%.0f s)\n", m.c_str(), seconds_since(t_start));
   };
+  NR_CHECK(cfg.overwrite || !fs::exists(cfg.out + "/overoptimization.json"),
+           "overoptimization: {} holds a study already (overoptimization.json); give --overwrite to replace it, or "
+           "another out", cfg.out);
   fs::create_directories(cfg.out);
   const std::string prefix = prefix_dir(cfg, quiet);
   const std::vector<int64_t> counts = cfg.pair_counts();
@@ -299,6 +303,7 @@ OveroptimizationResult run_overoptimization(const OveroptimizationConfig &cfg, b
     rc.eval_data = prefix + "/preferences/heldout.jsonl";
     rc.world = prefix + "/world";
     rc.out = fmt::format("{}/rm_{}", cfg.out, n);
+    rc.overwrite = cfg.overwrite;
     rc.device = cfg.device;
     if (cfg.train_rm) {
       log(fmt::format("reward model on {} pairs", n));
@@ -340,6 +345,7 @@ OveroptimizationResult run_overoptimization(const OveroptimizationConfig &cfg, b
     rc.run.eval_prompts = prefix + "/world/eval_prompts.jsonl";
     rc.run.world = prefix + "/world";
     rc.run.out = fmt::format("{}/rl_{}", cfg.out, counts[k]);
+    rc.run.overwrite = cfg.overwrite;
     rc.device = cfg.device;
     log(fmt::format("RL (REINFORCE, beta {}) on RM {}", rc.beta, counts[k]));
     run_reinforce(rc, quiet);

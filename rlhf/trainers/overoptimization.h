@@ -16,6 +16,7 @@ namespace nanorlhf::rlhf {
 
 struct OveroptimizationConfig {
   std::string out = "runs/overoptimization";
+  bool overwrite = false;                  // replace the study (and its runs) already in out
   // A pipeline run folder holding world/, sft/ and preferences/ (e.g. runs/demo); empty = build
   // them with the pipeline's defaults in out/prefix (reused there if present).
   std::string from;

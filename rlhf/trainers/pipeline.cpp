@@ -102,6 +102,7 @@ nlohmann::json demo_defaults() {
 std::vector<ConfigKey> pipeline_schema() {
   std::vector<ConfigKey> s = {
       {"out", "runs/pipeline", "folder for every stage's run directory, summary.json and report.html"},
+      {"overwrite", false, "replace the pipeline run already in `out`, stage by stage as each finishes"},
       {"stages", "pretrain,sft,preferences,rm,reinforce,ppo,dpo",
        "stages to train, in order (eval runs after them); a stage left out is reused from `out` if present"},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
@@ -111,10 +112,14 @@ std::vector<ConfigKey> pipeline_schema() {
     s.push_back(std::move(k));
   }
   for (const auto &st : pipeline_stages()) {
-    auto keys = prefixed_stage_keys(st.name, st.name, st.wired("", no_dir));
+    nlohmann::json w = st.wired("", no_dir);
+    w["overwrite"] = false;  // the pipeline's own overwrite key
+    auto keys = prefixed_stage_keys(st.name, st.name, w);
     s.insert(s.end(), keys.begin(), keys.end());
   }
-  auto eval_keys = prefixed_stage_keys("eval", "eval", eval_wiring("", "", "", ""));
+  nlohmann::json ew = eval_wiring("", "", "", "");
+  ew["overwrite"] = false;
+  auto eval_keys = prefixed_stage_keys("eval", "eval", ew);
   s.insert(s.end(), eval_keys.begin(), eval_keys.end());
   // The pipeline's own defaults (a fast, small run) replace the stages' standalone defaults.
   const nlohmann::json defaults = demo_defaults();
@@ -170,6 +175,9 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
       todo.insert(name);
     }
   }
+  NR_CHECK(c.flag("overwrite") || !fs::exists(out + "/config.json"),
+           "pipeline: {} holds a pipeline run already (config.json); give --overwrite to replace it (each stage's "
+           "folder is replaced once that stage has finished), or another out", out);
   fs::create_directories(out);
   nn::write_file_atomic(out + "/config.json", c.resolved().dump(2) + "\n");
   auto dir = [&](const std::string &name) { return out + "/" + name; };
@@ -192,7 +200,9 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   for (const auto &st : pipeline_stages()) {
     if (!todo.count(st.name)) continue;
     log(std::string("stage ") + st.name);
-    Config sc = prefixed_stage_config(st.name, st.name, c, st.wired(world, dir));
+    nlohmann::json wired = st.wired(world, dir);
+    wired["overwrite"] = c.flag("overwrite");
+    Config sc = prefixed_stage_config(st.name, st.name, c, wired);
     auto t0 = std::chrono::steady_clock::now();
     StageResult r = find_stage(st.name).run(sc, quiet);
     seconds[st.name] = seconds_since(t0);
@@ -207,7 +217,9 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
     const std::string name = st.name;
     if (!st.policy || !fs::exists(dir(st.name) + "/model.safetensors")) continue;
     log("eval " + name);
-    Config ec = prefixed_stage_config("eval", "eval", c, eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name));
+    nlohmann::json ew = eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name);
+    ew["overwrite"] = c.flag("overwrite");
+    Config ec = prefixed_stage_config("eval", "eval", c, ew);
     auto t0 = std::chrono::steady_clock::now();
     EvalResult r = run_evaluate(eval_options().read(ec));
     nlohmann::json row = {{"stage", name},

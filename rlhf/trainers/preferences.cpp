@@ -34,6 +34,7 @@ const OptionTable<PreferencesConfig> &preferences_options() {
         .add("prompts", &O::prompts, "prompts: JSONL of {\"prompt\": ...}")
         .add("world", &O::world, "world folder (world.json) of the oracle that labels the pairs")
         .add("out", &O::out, "folder for train.jsonl, heldout.jsonl, config.json, metrics.jsonl")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("k", &O::k, "responses sampled per prompt", Range::at_least(2))
         .add("mix_policy", &O::mix_policy, "run directory of a second policy that writes mix_k of the K responses; empty = none")
         .add("mix_k", &O::mix_k, "responses per prompt from mix_policy (the other K - mix_k from policy)", Range::at_least(0))
@@ -156,12 +157,12 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
   }
   NR_CHECK(!train.empty(), "preferences: every pair had two identical responses; raise k or temperature");
 
-  RunDir run(cfg.out);
+  RunDir run(cfg.out, cfg.overwrite);
   run.write_config(preferences_options().resolved(cfg));
-  res.train_path = run.path("train.jsonl");
-  res.heldout_path = run.path("heldout.jsonl");
-  write_jsonl(res.train_path, train);
-  write_jsonl(res.heldout_path, held);
+  write_jsonl(run.path("train.jsonl"), train);
+  write_jsonl(run.path("heldout.jsonl"), held);
+  res.train_path = (std::filesystem::path(cfg.out) / "train.jsonl").string();
+  res.heldout_path = (std::filesystem::path(cfg.out) / "heldout.jsonl").string();
   res.train_pairs = (int64_t)train.size();
   res.heldout_pairs = (int64_t)held.size();
   res.label_agreement = decided ? double(agree) / double(decided) : 0.0;
@@ -174,6 +175,7 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
                    {"samples/oracle_score", res.mean_oracle_score},
                    {"samples/finished", double(finished) / double(s.responses.size())},
                    {"samples/seconds", secs}});
+  run.commit();
   if (!quiet)
     std::fprintf(stderr,
                  "preferences: %lld train + %lld held-out pairs (%lld identical skipped) in %.1fs; labels agree with the "

@@ -17,6 +17,7 @@ struct PreferencesConfig {
   std::string prompts = "data/prompts.jsonl";
   std::string world = "data";       // the oracle that labels the pairs
   std::string out = "runs/preferences";
+  bool overwrite = false;
   int64_t k = 4;                    // responses sampled per prompt
   std::string mix_policy;           // a second policy that writes mix_k of the K responses; empty = none
   int64_t mix_k = 0;

@@ -25,6 +25,7 @@ const OptionTable<PretrainConfig> &pretrain_options() {
     OptionTable<O> t = training_options<O>();
     t.add("data", &O::data, "pretraining corpus: JSONL of {\"text\": ...}")
         .add("out", &O::out, "run directory")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("tokenizer", &O::tokenizer, "tokenizer.json to use; empty = train one on the corpus")
         .add("vocab_size", &O::vocab_size, "vocabulary of the tokenizer trained when none is given", Range::at_least(257))
         .add("eval_fraction", &O::eval_fraction, "share of documents held out for the eval loss", Range::between(0, 0.5))
@@ -167,7 +168,7 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
 
   json resolved = pretrain_options().resolved(cfg);
   resolved["model"] = gcfg.to_json();
-  RunDir run(cfg.out);
+  RunDir run(cfg.out, cfg.overwrite);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);
@@ -211,7 +212,8 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
   }, evaluate);
   evaluate(steps);
   dump_samples(steps);
-  save_run(cfg.out, model, tok, resolved, {{"step", steps}, {"stage", "pretrain"}});
+  save_run(run.root(), model, tok, resolved, {{"step", steps}, {"stage", "pretrain"}});
+  run.commit();
   return res;
 }
 

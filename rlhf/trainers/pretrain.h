@@ -17,6 +17,7 @@ namespace nanorlhf::rlhf {
 struct PretrainConfig {
   std::string data = "data/pretrain.jsonl";
   std::string out = "runs/pretrain";
+  bool overwrite = false;
   std::string tokenizer;       // tokenizer.json to use; empty = train one on the corpus
   int64_t vocab_size = 512;    // of the tokenizer trained when `tokenizer` is empty
   double eval_fraction = 0.05;

@@ -26,6 +26,7 @@ const OptionTable<RewardConfig> &reward_options() {
         .add("eval_data", &O::eval_data, "held-out pairs; empty = none")
         .add("world", &O::world, "world folder whose noiseless oracle rm_accuracy compares against; empty = skip")
         .add("out", &O::out, "run directory")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("margin", &O::margin, "Bradley-Terry margin m in -log sigmoid(r_w - r_l - m) (Llama 2)")
         .add("normalize", &O::normalize, "shift and scale the head so the training responses score mean 0, std 1")
         .add("eval_every", [](O &o) -> auto & { return o.loop.eval_every; },
@@ -123,7 +124,7 @@ RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
 
   json resolved = reward_options().resolved(cfg);
   resolved["model"] = sft.model->config.to_json();
-  RunDir run(cfg.out);
+  RunDir run(cfg.out, cfg.overwrite);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);  // the head's initialisation
@@ -175,7 +176,8 @@ RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
     run.log_metrics({{"step", cfg.loop.steps}, {"reward/mean_before_norm", res.reward_mean},
                      {"reward/std_before_norm", res.reward_std}});
   }
-  save_run(cfg.out, rm, tok, resolved, {{"step", cfg.loop.steps}, {"stage", "reward_model"}});
+  save_run(run.root(), rm, tok, resolved, {{"step", cfg.loop.steps}, {"stage", "reward_model"}});
+  run.commit();
   if (!quiet && !heldout.empty())
     std::fprintf(stderr, "rm: held-out loss %.4f, accuracy %.3f (noisy labels), rm_accuracy %.3f on %lld oracle-decided pairs\n",
                  res.eval.loss, res.eval.accuracy, res.eval.rm_accuracy, (long long)res.eval.oracle_pairs);

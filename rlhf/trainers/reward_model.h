@@ -20,6 +20,7 @@ struct RewardConfig {
   std::string eval_data = "runs/preferences/heldout.jsonl";  // empty = none
   std::string world = "data";    // the noiseless oracle rm_accuracy compares against; empty = skip
   std::string out = "runs/rm";
+  bool overwrite = false;
   double margin = 0.0;           // m in -log sigmoid(r_w - r_l - m) (Llama 2)
   bool normalize = true;         // training responses score mean 0, std 1
   uint64_t seed = 1;

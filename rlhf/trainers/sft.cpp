@@ -26,6 +26,7 @@ const OptionTable<SFTConfig> &sft_options() {
     t.add("data", &O::data, "demonstrations: JSONL of {\"prompt\",\"completion\"} or {\"messages\": [...]}")
         .add("init", &O::init, "pretraining run directory (model.safetensors, config.json, tokenizer.json)")
         .add("out", &O::out, "run directory")
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("truncate", &O::truncate, "cut demonstrations longer than the context instead of failing")
         .add("samples", &O::samples, "greedy samples written to samples.txt at the end", Range::at_least(0))
         .add("sample_tokens", &O::sample_tokens, "max new tokens per sample", Range::at_least(1));
@@ -101,7 +102,7 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   json resolved = sft_options().resolved(cfg);
   resolved["model"] = model.config.to_json();
   resolved["init_model"] = init.config.value("model", json::object());
-  RunDir run(cfg.out);
+  RunDir run(cfg.out, cfg.overwrite);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);  // dropout, if any
@@ -128,7 +129,8 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   });
   model.eval();
   run.write_text("samples.txt", greedy_samples(model, tok, data, cfg.samples, cfg.sample_tokens));
-  save_run(cfg.out, model, tok, resolved, {{"step", cfg.loop.steps}, {"stage", "sft"}});
+  save_run(run.root(), model, tok, resolved, {{"step", cfg.loop.steps}, {"stage", "sft"}});
+  run.commit();
   return res;
 }
 

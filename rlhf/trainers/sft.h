@@ -17,6 +17,7 @@ struct SFTConfig {
   std::string data = "data/sft.jsonl";
   std::string init = "runs/pretrain";  // the pretraining run directory
   std::string out = "runs/sft";
+  bool overwrite = false;
   bool truncate = false;  // cut demonstrations longer than the context instead of failing
   int64_t samples = 6, sample_tokens = 48;
   uint64_t seed = 1;

@@ -139,6 +139,7 @@ TEST(Evaluate, RunWritesMetricsAndSamples) {
   std::string text((std::istreambuf_iterator<char>(s)), {});
   EXPECT_NE(text.find("[3] user:"), std::string::npos) << text;
   EXPECT_EQ(text.find("[4] user:"), std::string::npos);
+  c.set("overwrite=true");  // the same evaluation again, into the same folder
   rlhf::EvalResult again = rlhf::run_evaluate(rlhf::eval_options().read(c));
   EXPECT_TRUE(same(r, again));
   // rows.jsonl: every prompt with both responses and the oracle's reasons.

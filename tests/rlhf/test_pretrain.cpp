@@ -138,9 +138,19 @@ TEST(RunDir, MetricsAreOneObjectPerLineWithAStep) {
     EXPECT_EQ(rows[0].second["loss"], 2.5);
     EXPECT_TRUE(rows[1].second["loss"].is_null());
   }
-  RunDir again(tmp / "r");  // a fresh run starts a fresh log
-  EXPECT_TRUE(read_jsonl(again.path("metrics.jsonl")).empty());
-  EXPECT_EQ(nlohmann::json::parse(nn::read_file(again.path("config.json")))["lr"], 0.1);
+  // A folder holding a run is refused; with overwrite the new run is staged and replaces the old
+  // one only at commit().
+  EXPECT_THROW(RunDir(tmp / "r"), std::runtime_error);
+  RunDir again(tmp / "r", /*overwrite=*/true);
+  EXPECT_NE(again.root(), again.out());
+  EXPECT_TRUE(read_jsonl(again.path("metrics.jsonl")).empty());  // a fresh log
+  again.write_config({{"lr", 0.2}});
+  EXPECT_EQ(nlohmann::json::parse(nn::read_file(again.out() + "/config.json"))["lr"], 0.1) << "replaced before commit";
+  EXPECT_EQ(read_jsonl(again.out() + "/metrics.jsonl").size(), 2u);
+  again.commit();
+  EXPECT_EQ(nlohmann::json::parse(nn::read_file(again.out() + "/config.json"))["lr"], 0.2);
+  EXPECT_TRUE(read_jsonl(again.out() + "/metrics.jsonl").empty());
+  EXPECT_FALSE(std::filesystem::exists(again.out() + "/.staging-" + std::to_string(::getpid())));
 }
 
 TEST(Progress, PlainLogLinesWhenNotATerminal) {
