@@ -2,6 +2,8 @@
 // (reward model / value function) on the same backbone.
 #include "nn/gpt.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -68,10 +70,35 @@ Tensor position_ids_from_mask(const Tensor &attention_mask, int64_t offset) {
 
 // ---- GPT ------------------------------------------------------------------------------------------
 
+double parameter_count(const GPTConfig &c) {
+  const double d = double(c.d_model);
+  // embeddings, per block 12 d^2 + 13 d (attention, MLP, two layer norms), final norm, untied head
+  return double(c.vocab) * d + double(c.ctx) * d + double(c.n_layer) * (12 * d * d + 13 * d) + 2 * d +
+         (c.tie_weights ? 0.0 : double(c.vocab) * d);
+}
+
+double training_step_bytes(const GPTConfig &c, int64_t batch, int64_t tokens) {
+  const double bt = double(batch) * double(tokens), d = double(c.d_model);
+  // per block and token: ~34 d floats (qkv, attention output, MLP 4d in and out, norms, residuals)
+  // and the attention probabilities of every head; then the logits and their softmax.
+  const double activations = bt * (double(c.n_layer) * (34 * d + 2.0 * double(c.n_head) * double(tokens)) +
+                                   3.0 * double(c.vocab));
+  return 4.0 * (4 * parameter_count(c) + activations);
+}
+
+void check_fits_in_memory(double bytes, const std::string &what) {
+  const double ram = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+  NR_CHECK(!(ram > 0) || bytes <= ram, "{} would take {:.1f} GB, more than this machine's {:.1f} GB of memory", what,
+           bytes / 1e9, ram / 1e9);
+}
+
 GPT::GPT(const GPTConfig &cfg) : config(cfg) {
   NR_CHECK(cfg.vocab > 0 && cfg.ctx > 0 && cfg.d_model > 0 && cfg.n_layer > 0 && cfg.n_head > 0,
            "GPT: sizes must be positive (vocab {}, ctx {}, d_model {}, n_layer {}, n_head {})", cfg.vocab, cfg.ctx,
            cfg.d_model, cfg.n_layer, cfg.n_head);
+  check_fits_in_memory(4.0 * parameter_count(cfg),
+                       fmt::format("a GPT of vocab {}, ctx {}, d_model {}, n_layer {} ({:.3g} parameters)", cfg.vocab,
+                                   cfg.ctx, cfg.d_model, cfg.n_layer, parameter_count(cfg)));
   NR_CHECK(cfg.d_model % cfg.n_head == 0, "GPT: d_model {} must be divisible by n_head {}", cfg.d_model, cfg.n_head);
   wte = register_module("wte", std::make_shared<Embedding>(cfg.vocab, cfg.d_model));
   wpe = register_module("wpe", std::make_shared<Embedding>(cfg.ctx, cfg.d_model));

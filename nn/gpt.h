@@ -15,6 +15,16 @@ struct GPTConfig {
   static GPTConfig from_json(const nlohmann::json &j);  // unknown keys are an error listing the valid ones
 };
 
+// Sizes checked before anything is allocated, so a typo in a size key ("d_model=1e7",
+// "batch_size=1e12") is an error naming the key and the memory it would take, not a bad_alloc.
+// Parameters of a config; bytes of one training step (weights, gradients and AdamW's two
+// moments, plus the activations the backward keeps for `batch` sequences of `tokens`).
+double parameter_count(const GPTConfig &cfg);
+double training_step_bytes(const GPTConfig &cfg, int64_t batch, int64_t tokens);
+// Throws nanorlhf::Error "<what> would take X GB, more than this machine's Y GB" when bytes exceed
+// the physical memory.
+void check_fits_in_memory(double bytes, const std::string &what);
+
 class GPT : public Module {
  public:
   explicit GPT(const GPTConfig &cfg);

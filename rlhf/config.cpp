@@ -196,10 +196,15 @@ void Config::load_file(const std::string& path) {
     throw std::runtime_error(std::string("config file: ") + e.what());
   }
   json j;
+  std::string last_key;  // the key whose value was being read when the parser failed
   try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error("config file '" + path + "': invalid JSON: " + e.what());
+    j = json::parse(text, [&](int, json::parse_event_t ev, json& parsed) {
+      if (ev == json::parse_event_t::key) last_key = parsed.get<std::string>();
+      return true;
+    });
+  } catch (const json::exception& e) {  // syntax errors, and numbers out of range such as 1e400
+    throw std::runtime_error("config file '" + path + "': invalid JSON" +
+                             (last_key.empty() ? std::string() : " at key '" + last_key + "'") + ": " + e.what());
   }
   try {
     merge(j);
@@ -236,7 +241,11 @@ double Config::num(std::string_view key) const {
 int64_t Config::integer(std::string_view key) const {
   const json& v = get(key);
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) return static_cast<int64_t>(v.get<double>());
+  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+    if (std::abs(v.get<double>()) >= 9.2e18)
+      throw std::invalid_argument("config key '" + std::string(key) + "' is " + v.dump() + ", too large for an integer");
+    return static_cast<int64_t>(v.get<double>());
+  }
   throw std::invalid_argument("config key '" + std::string(key) + "' is " + v.dump() + ", not an integer");
 }
 

@@ -177,6 +177,9 @@ Metrics run_dpo(const DPOConfig &cfg, bool quiet) {
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
   if (!cfg.ref.empty()) run.use_reference(cfg.ref);  // also the evaluation's baseline
+  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * cfg.batch_size, policy.config.ctx),
+                           fmt::format("dpo: a step of batch_size {} pairs (2 x {} sequences of up to ctx {} tokens)",
+                                       cfg.batch_size, cfg.batch_size, policy.config.ctx));
   std::vector<PreferencePair> pairs = read_preference_pairs(cfg.data, tok, policy.config.ctx);
   NR_CHECK(!pairs.empty(), "{}: no preference pairs", cfg.data);
   DPOTrainer tr(policy, cfg.loss_type == "simpo" ? nullptr : run.ref.get(), std::move(pairs), tok.pad_id(), cfg);

@@ -192,6 +192,9 @@ Metrics run_kto(const KTOConfig &cfg, bool quiet) {
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
   if (!cfg.ref.empty()) run.use_reference(cfg.ref);  // also the evaluation's baseline
+  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * cfg.batch_size, policy.config.ctx),
+                           fmt::format("kto: a step of batch_size {} examples (and as many mismatched pairs) of up "
+                                       "to ctx {} tokens", cfg.batch_size, policy.config.ctx));
   std::vector<UnpairedExample> examples = read_kto_examples(cfg.data, tok, policy.config.ctx);
   NR_CHECK(!examples.empty(), "{}: no examples", cfg.data);
   if (!cfg.unpaired_out.empty()) write_unpaired_jsonl(cfg.unpaired_out, examples);

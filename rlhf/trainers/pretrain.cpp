@@ -143,6 +143,12 @@ std::string sample_text(nn::GPT &model, const nn::Tokenizer &tok, int64_t n, int
 
 PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
   const Device dev = Device::parse(cfg.device);
+  {  // sizes first: before minutes of reading and tokenizer training
+    const nn::GPTConfig g = gpt_config_from(cfg.model, cfg.model.vocab > 0 ? cfg.model.vocab : cfg.vocab_size);
+    nn::check_fits_in_memory(nn::training_step_bytes(g, cfg.batch_size, g.ctx),
+                             fmt::format("pretrain: a step of batch_size {} x model.ctx {} tokens on model.d_model {}, "
+                                         "model.n_layer {}", cfg.batch_size, g.ctx, g.d_model, g.n_layer));
+  }
   std::vector<TextExample> docs = read_text_jsonl(cfg.data);
   NR_CHECK(!docs.empty(), "{}: the corpus holds no documents", cfg.data);
   std::vector<std::string> texts;

@@ -113,6 +113,9 @@ std::pair<double, double> normalize_head(nn::ScalarModel &rm, const std::vector<
 RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
   const Device dev = Device::parse(cfg.device);
   LoadedModel sft = load_run<nn::GPT>(cfg.sft, dev);
+  nn::check_fits_in_memory(nn::training_step_bytes(sft.model->config, 2 * cfg.batch_size, sft.model->config.ctx),
+                           fmt::format("rm: a step of batch_size {} pairs (2 x {} sequences of up to ctx {} tokens)",
+                                       cfg.batch_size, cfg.batch_size, sft.model->config.ctx));
   const nn::Tokenizer &tok = sft.tokenizer;
   const int64_t ctx = sft.model->config.ctx;
   std::vector<PreferencePair> train = read_preference_pairs(cfg.data, tok, ctx);

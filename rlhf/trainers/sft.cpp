@@ -88,6 +88,8 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   LoadedModel init = load_run<nn::GPT>(cfg.init, dev);
   nn::GPT &model = *init.model;
   const nn::Tokenizer &tok = init.tokenizer;
+  nn::check_fits_in_memory(nn::training_step_bytes(model.config, cfg.batch_size, model.config.ctx),
+                           fmt::format("sft: a step of batch_size {} x ctx {} tokens", cfg.batch_size, model.config.ctx));
   std::vector<SftExample> data = read_sft_jsonl(cfg.data);
   NR_CHECK(!data.empty(), "{}: no demonstrations", cfg.data);
   std::vector<SftTokens> examples;

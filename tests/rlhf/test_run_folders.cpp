@@ -158,6 +158,25 @@ TEST(RunFolders, BadInputsWithOverwriteAreErrorsBeforeTheOldRunIsTouched) {
       },
       "no_rm"));
   EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"stpes", 2}})); }, "steps"));
+  // Sizes are checked before anything is allocated or read for minutes: the key and the memory named.
+  auto pretrain = [&](nlohmann::json extra) {
+    nlohmann::json a = {{"data", tiny().data + "/pretrain.jsonl"}, {"out", tiny().dpo}, {"overwrite", true}, {"steps", 1}};
+    a.update(extra);
+    run_stage("pretrain", a);
+  };
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { pretrain({{"batch_size", 1000000000000LL}}); }, "batch_size 1000000000000"));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { pretrain({{"model.d_model", 10000000}}); }, "model.d_model 10000000"));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { pretrain({{"batch_size", 1000000000000LL}}); }, "GB of memory"));
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      [&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"batch_size", 1000000000}})); }, "dpo: a step of batch_size"));
+  // A config file whose number overflows names the file and the key.
+  const std::string huge = write("huge.json", "{\"steps\": 1e400}");
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      [&] {
+        Config c(find_stage("dpo").schema());
+        c.load_file(huge);
+      },
+      "'" + huge + "': invalid JSON at key 'steps'"));
 }
 
 TEST(RunFolders, OverwriteReplacesTheRunWholeAndCleansWhatKilledRunsLeft) {
