@@ -46,8 +46,14 @@ Optimization::Stats Optimization::step(int64_t step) {
   Stats s;
   s.lr = lr_schedule(cfg_.schedule, step, total_, cfg_.warmup, cfg_.lr, cfg_.min_lr_ratio);
   s.grad_norm = clip_grad_norm_(params_, cfg_.grad_clip);
+  if (!std::isfinite(s.grad_norm) && cfg_.skip_nonfinite) {
+    zero_grad();
+    s.skipped = true;
+    return s;
+  }
   NR_CHECK(std::isfinite(s.grad_norm),
-           "step {}: the gradient norm is {} (training diverged); try a smaller lr or grad_clip", step + 1, s.grad_norm);
+           "step {}: the gradient norm is {} (training diverged), stopped before the weights changed; try a smaller "
+           "lr or grad_clip, or skip_nonfinite=true to skip such steps", step + 1, s.grad_norm);
   decay_->set_lr(s.lr);
   no_decay_->set_lr(s.lr);
   decay_->step();

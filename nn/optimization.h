@@ -19,6 +19,7 @@ struct OptimConfig {
   double grad_clip = 1.0;  // max global gradient norm; 0 = off
   int64_t warmup = 50;     // linear warm-up steps
   std::string schedule = "cosine";
+  bool skip_nonfinite = false;  // skip a step whose gradient norm is NaN/inf instead of stopping the run
   void validate() const;  // an unknown schedule, beta1/beta2 >= 1
 };
 
@@ -31,9 +32,10 @@ const std::vector<std::string> &schedules();
 class Optimization {
  public:
   Optimization(const nn::Module &model, const OptimConfig &cfg, int64_t total_steps);
-  struct Stats { double lr = 0, grad_norm = 0; };
+  struct Stats { double lr = 0, grad_norm = 0; bool skipped = false; };
   // After backward: sets the scheduled lr for `step` (0-based), clips, steps AdamW, zeroes grads.
-  // A non-finite gradient norm is an error naming the step (the run diverged).
+  // A non-finite gradient norm is an error naming the step (the run diverged), before any weight
+  // changes; with skip_nonfinite the step is skipped instead (skipped = true, grads zeroed).
   Stats step(int64_t step);
   void zero_grad();
   const OptimConfig &config() const { return cfg_; }

@@ -85,7 +85,15 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
     if (o.eval_size > 0 && (int64_t)eval_prompts_.size() > o.eval_size) eval_prompts_.resize((size_t)o.eval_size);
   }
   if (!o.reward_model.empty()) {
-    rm = load_run<nn::ScalarModel>(o.reward_model, device).model;
+    LoadedRun<nn::ScalarModel> loaded = load_run<nn::ScalarModel>(o.reward_model, device);
+    rm = loaded.model;
+    // Same size is not the same tokenizer: a reward model must read the policy's tokens as they are.
+    NR_CHECK(loaded.tokenizer.merges() == sft.tokenizer.merges() &&
+                 loaded.tokenizer.vocab_size() == sft.tokenizer.vocab_size(),
+             "{}: the reward model {} uses another tokenizer than the policy {} ({} vs {} merges{}); train both from "
+             "the same pretraining run", stage, o.reward_model, o.policy, loaded.tokenizer.num_merges(),
+             sft.tokenizer.num_merges(),
+             loaded.tokenizer.num_merges() == sft.tokenizer.num_merges() ? ", the same count but different merges" : "");
     // It scores the rollouts and, next to the oracle, the evaluation's responses (cut at the context).
     const int64_t eval_len = oracle_ ? std::min(sft.model->config.ctx, longest_prompt + o.eval.max_new_tokens) : 0;
     check_reward_model_fits(sft.model->config, rm->backbone->config, nn::checkpoint_file(o.reward_model),

@@ -15,7 +15,9 @@ const OptionTable<optim::OptimConfig> &optim_options() {
         .add("weight_decay", &O::weight_decay, "AdamW decoupled weight decay (matrices only)", Range::at_least(0))
         .add("beta1", &O::beta1, "AdamW beta1", Range::between(0, 1))
         .add("beta2", &O::beta2, "AdamW beta2", Range::between(0, 1))
-        .add("grad_clip", &O::grad_clip, "max global gradient norm; 0 = off", Range::at_least(0));
+        .add("grad_clip", &O::grad_clip, "max global gradient norm; 0 = off", Range::at_least(0))
+        .add("skip_nonfinite", &O::skip_nonfinite,
+             "skip an optimizer step whose gradient norm is NaN or inf (counted as skipped_steps) instead of stopping");
     return t;
   }();
   return t;

@@ -19,12 +19,21 @@ void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::functio
   Metrics sum, last;
   int64_t window_n = 0, window_tokens = 0;
   auto t_log = std::chrono::steady_clock::now();
+  int64_t skipped = 0;
   for (int64_t i = 0; i < o.steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     StepOutput out = step(i);
-    if (out.metrics.count("loss"))
-      NR_CHECK(std::isfinite(out.metrics.at("loss")), "{} step {}: the loss is {} (training diverged); try a smaller lr",
-               loop.task, i + 1, out.metrics.at("loss"));
+    // A non-finite grad_norm that reached here is a step the optimizer skipped (skip_nonfinite);
+    // otherwise a non-finite loss stops the run, which saves nothing: `out` keeps what it held.
+    const bool was_skipped = out.metrics.count("grad_norm") && !std::isfinite(out.metrics.at("grad_norm"));
+    skipped += was_skipped;
+    if (out.metrics.count("loss") && !was_skipped)
+      NR_CHECK(std::isfinite(out.metrics.at("loss")),
+               "{} step {}: the loss is {} (training diverged); the run stops and saves nothing ({} keeps what it "
+               "held before; the metrics so far are in {}); try a smaller lr, or skip_nonfinite=true",
+               loop.task, i + 1, out.metrics.at("loss"), run.out(), run.path("metrics.jsonl"));
+    if (was_skipped) out.metrics.erase("grad_norm"), out.metrics.erase("loss");
+    if (skipped > 0) out.metrics["skipped_steps"] = double(skipped);
     for (const auto &[k, v] : out.metrics) sum[k] += v, last[k] = v;
     ++window_n;
     window_tokens += out.tokens;
@@ -38,7 +47,8 @@ void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::functio
     if ((i + 1) % log_every == 0 || i + 1 == o.steps) {
       nlohmann::json rec = {{"step", i + 1}};
       for (const auto &[k, v] : sum) {
-        const bool keep_last = std::find(loop.last_value.begin(), loop.last_value.end(), k) != loop.last_value.end();
+        const bool keep_last = k == "skipped_steps" ||
+                               std::find(loop.last_value.begin(), loop.last_value.end(), k) != loop.last_value.end();
         rec[k] = keep_last ? last[k] : v / double(window_n);
       }
       if (window_tokens > 0) {

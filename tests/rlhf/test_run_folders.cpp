@@ -17,6 +17,10 @@
 #include <thread>
 
 #include "nn/atomic_file.h"
+#include "nn/module.h"
+#include "nn/optimization.h"
+#include "rlhf/data.h"
+#include "rlhf/training_loop.h"
 #include "rlhf/config.h"
 #include "rlhf/stages.h"
 #include "test_util.h"
@@ -157,6 +161,21 @@ TEST(RunFolders, BadInputsWithOverwriteAreErrorsBeforeTheOldRunIsTouched) {
                                 {"prompts", tiny().data + "/prompts.jsonl"}, {"world", ""}, {"out", tiny().dpo}, {"overwrite", true}});
       },
       "no_rm"));
+  // A reward model whose tokenizer has the policy's size but other merges (pretrained on another world).
+  const std::string other = tiny().root + "/other";
+  run_stage("world", {{"out", other + "/data"}, {"seed", 99}, {"n_pretrain_docs", 200}, {"n_sft", 20}, {"n_prompts", 20},
+                      {"n_eval_prompts", 10}, {"sft_multi_turn_fraction", 0.0}});
+  run_stage("pretrain", {{"data", other + "/data/pretrain.jsonl"}, {"out", other + "/pretrain"}, {"steps", 1},
+                         {"batch_size", 4}, {"vocab_size", 300}, {"warmup", 0}, {"samples", 0}, {"model.ctx", 96},
+                         {"model.d_model", 32}, {"model.n_layer", 1}, {"model.n_head", 2}});
+  run_stage("rm", {{"sft", other + "/pretrain"}, {"data", tiny().pairs}, {"eval_data", ""}, {"world", ""},
+                   {"out", other + "/rm"}, {"steps", 1}, {"batch_size", 2}});
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      [&] {
+        run_stage("ppo", {{"policy", tiny().sft}, {"reward_model", other + "/rm"}, {"prompts", tiny().data + "/prompts.jsonl"},
+                          {"world", ""}, {"out", tiny().dpo}, {"overwrite", true}});
+      },
+      "uses another tokenizer than the policy"));
   EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"stpes", 2}})); }, "steps"));
   // Sizes are checked before anything is allocated or read for minutes: the key and the memory named.
   auto pretrain = [&](nlohmann::json extra) {
@@ -232,6 +251,60 @@ TEST(RunFolders, AnOverwritingRunKilledMidwayLeavesTheOldRunAsItWas) {
   for (auto it = after.begin(); it != after.end();)  // the killed run's own staging folder is its only trace
     it = it->first.rfind(".staging-", 0) == 0 ? after.erase(it) : std::next(it);
   EXPECT_EQ(after, before) << "the finished run changed under a killed --overwrite run";
+}
+
+}  // namespace
+
+namespace {
+
+// A model with one parameter whose gradient we set by hand.
+struct OneParam : nanorlhf::nn::Module {
+  nanorlhf::Tensor w;
+  OneParam() { w = register_parameter("w", nanorlhf::ones({2, 2}, {.requires_grad = true})); }
+};
+
+TEST(NonFinite, ANanGradientStopsBeforeTheWeightsChangeOrIsSkippedWhenAsked) {
+  using namespace nanorlhf;
+  OneParam m;
+  auto nan_grad = [&] { (m.w * std::nan("")).sum().backward(); };
+  optim::Optimization stop(m, {.lr = 0.1, .warmup = 0, .schedule = "constant"}, 10);
+  nan_grad();
+  EXPECT_TRUE(nr_test::throws_with([&] { stop.step(3); }, "step 4: the gradient norm is nan"));
+  EXPECT_EQ(m.w.to_vector<double>(), std::vector<double>(4, 1.0)) << "the weights changed";
+  optim::Optimization skip(m, {.lr = 0.1, .warmup = 0, .schedule = "constant", .skip_nonfinite = true}, 10);
+  skip.zero_grad();
+  nan_grad();
+  optim::Optimization::Stats st = skip.step(0);
+  EXPECT_TRUE(st.skipped);
+  EXPECT_EQ(m.w.to_vector<double>(), std::vector<double>(4, 1.0));
+  (m.w * 2.0).sum().backward();  // the next, finite step is taken
+  EXPECT_FALSE(skip.step(1).skipped);
+  EXPECT_NE(m.w.to_vector<double>(), std::vector<double>(4, 1.0));
+}
+
+TEST(NonFinite, TheLoopStopsOnANanLossNamingTheStepAndCountsSkippedSteps) {
+  const std::string dir = tiny().root + "/loop";
+  {
+    RunDir run(dir);
+    TrainingLoop loop{.task = "toy", .options = {.steps = 5, .log_every = 1}, .quiet = true};
+    EXPECT_TRUE(nr_test::throws_with(
+        [&] {
+          run_training_loop(loop, run, [](int64_t i) {
+            return StepOutput{{{"loss", i == 2 ? std::nan("") : 1.0}, {"grad_norm", 1.0}}, 0};
+          });
+        },
+        "toy step 3: the loss is nan (training diverged); the run stops and saves nothing"));
+  }
+  RunDir run(dir, /*overwrite=*/true);
+  TrainingLoop loop{.task = "toy", .options = {.steps = 4, .log_every = 1}, .quiet = true};
+  run_training_loop(loop, run, [](int64_t i) {  // steps 2 and 3 skipped by the optimizer
+    const double g = (i == 1 || i == 2) ? std::nan("") : 1.0;
+    return StepOutput{{{"loss", g}, {"grad_norm", g}}, 0};
+  });
+  std::vector<double> skipped;
+  for (const auto &[line, rec] : read_jsonl(run.path("metrics.jsonl")))
+    skipped.push_back(rec.contains("skipped_steps") ? rec["skipped_steps"].get<double>() : 0.0);
+  EXPECT_EQ(skipped, (std::vector<double>{0, 1, 2, 2}));
 }
 
 }  // namespace
