@@ -198,6 +198,68 @@ TEST(RunFolders, BadInputsWithOverwriteAreErrorsBeforeTheOldRunIsTouched) {
       "'" + huge + "': invalid JSON at key 'steps'"));
 }
 
+// More bad inputs of every command, each into the finished run with --overwrite: the message names
+// the file and line or the key, and the run in the folder stays byte for byte.
+TEST(RunFolders, EveryCommandsBadInputsNameTheFileLineOrKey) {
+  const std::string out = tiny().dpo, data = tiny().data;
+  auto stage = [&](const std::string &name, nlohmann::json a) {
+    return [name, a, out]() mutable {
+      a["out"] = out, a["overwrite"] = true;
+      run_stage(name, a);
+    };
+  };
+  const std::string bad_role = write("bad_role.jsonl", "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(stage("sft", {{"data", bad_role}, {"init", tiny().pretrain}, {"steps", 1}}), bad_role + ":1"));
+  const std::string no_completion = write("no_completion.jsonl", "{\"prompt\": \"hi\"}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(stage("sft", {{"data", no_completion}, {"init", tiny().pretrain}, {"steps", 1}}),
+                                      no_completion + ":1"));
+  const std::string bad_text = write("bad_text.jsonl", "{\"text\": 5}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(stage("pretrain", {{"data", bad_text}, {"steps", 1}}), bad_text + ":1"));
+  const std::string bad_pairs = write("bad_pairs.jsonl", "{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \"c\"}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      stage("rm", {{"sft", tiny().sft}, {"data", bad_pairs}, {"eval_data", ""}, {"world", ""}, {"steps", 1}}), bad_pairs + ":1"));
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      stage("rm", {{"sft", tiny().sft}, {"data", tiny().pairs}, {"eval_data", tiny().root + "/no_heldout.jsonl"}, {"world", ""},
+                   {"steps", 1}}),
+      "no_heldout.jsonl"));
+  const std::string bad_prompts = write("bad_prompts.jsonl", "{\"prompt\": \"a\"}\n[1, 2]\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      stage("eval", {{"policy", tiny().sft}, {"ref", tiny().sft}, {"prompts", bad_prompts}, {"world", data}}), bad_prompts + ":2"));
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      stage("eval", {{"policy", tiny().sft}, {"ref", tiny().sft}, {"prompts", data + "/eval_prompts.jsonl"},
+                     {"world", tiny().root + "/no_world"}}),
+      "no_world"));
+  EXPECT_TRUE(fails_and_keeps_the_run(
+      stage("preferences", {{"policy", tiny().sft}, {"prompts", bad_prompts}, {"world", data}}), bad_prompts + ":2"));
+  auto grpo = [&](nlohmann::json extra) {
+    nlohmann::json a = {{"policy", tiny().sft}, {"reward_funcs", "verifier"}, {"prompts", data + "/prompts.jsonl"}, {"world", ""}};
+    a.update(extra);
+    return stage("grpo", a);
+  };
+  EXPECT_TRUE(fails_and_keeps_the_run(grpo({{"num_generations", 1}}), "'num_generations' must be >= 2"));
+  EXPECT_TRUE(fails_and_keeps_the_run(grpo({{"epsilon", 0}}), "'epsilon' must be > 0"));
+  EXPECT_TRUE(fails_and_keeps_the_run(grpo({{"reward_weights", "1,2"}}), "reward_weights: 2 weights"));
+  EXPECT_TRUE(fails_and_keeps_the_run(grpo({{"prompts", bad_prompts}}), bad_prompts + ":2"));
+  const std::string no_label = write("no_label.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n");
+  auto kto = [&](const std::string &file) {
+    return stage("kto", {{"data", file}, {"policy", tiny().sft}, {"world", ""}});
+  };
+  EXPECT_TRUE(fails_and_keeps_the_run(kto(no_label), no_label + ":1"));
+  const std::string int_label = write("int_label.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\", \"label\": 1}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(kto(int_label), int_label + ":1"));
+  const std::string mixed = write("mixed.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\", \"label\": true}\n"
+                                                 "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n");
+  EXPECT_TRUE(fails_and_keeps_the_run(kto(mixed), mixed + ":2"));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"label_smoothing", 0.6}})); },
+                                      "label_smoothing"));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"data", data}})); }, data));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"device", "tpu"}})); }, "tpu"));
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("ppo", {{"policy", tiny().sft}, {"reward_model", tiny().sft},
+                                                             {"prompts", data + "/prompts.jsonl"}, {"world", ""},
+                                                             {"out", out}, {"overwrite", true}, {"cliprange", 0}}); },
+                                      "cliprange"));
+}
+
 TEST(RunFolders, OverwriteReplacesTheRunWholeAndCleansWhatKilledRunsLeft) {
   // Leftovers of a process that no longer runs: a temporary of an atomic write and a staging folder.
   pid_t dead = fork();
