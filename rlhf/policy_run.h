@@ -120,4 +120,22 @@ Metrics train_on_prompts(PolicyRun &run, Trainer &tr, const T &cfg, const Option
   return run.finish(cfg.loop.steps);
 }
 
+// The run of a trainer whose step takes a batch of dataset rows (DPO, KTO): config.json, then
+// tr.total_steps() steps over seeded epochs of its tr.size() rows (the short-batch rule given),
+// the evaluation every eval_every, then the final evaluation and the checkpoint.
+template <class Trainer, class T>
+Metrics train_on_dataset(PolicyRun &run, Trainer &tr, const T &cfg, const OptionTable<T> &options,
+                         const std::string &headline, ShortBatch short_batch) {
+  RunDir &dir = run.begin(options.resolved(cfg));
+  LoopOptions lo = cfg.loop;
+  lo.steps = tr.total_steps();
+  EpochSampler batches(tr.size(), (size_t)cfg.batch_size, cfg.seed, short_batch);
+  run_training_loop(run.loop(lo, headline), dir, [&](int64_t step) {
+    Metrics m = tr.step(batches.next());
+    m["epoch"] = (double)(step + 1) / (double)tr.steps_per_epoch();
+    return StepOutput{m, 0};
+  }, [&](int64_t step) { run.evaluate(step); });
+  return run.finish(lo.steps);
+}
+
 }  // namespace nanorlhf::rlhf

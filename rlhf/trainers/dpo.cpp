@@ -184,16 +184,7 @@ Metrics run_dpo(const DPOConfig &cfg, bool quiet) {
   NR_CHECK(!pairs.empty(), "{}: no preference pairs", cfg.data);
   DPOTrainer tr(policy, cfg.loss_type == "simpo" ? nullptr : run.ref.get(), std::move(pairs), tok.pad_id(), cfg);
 
-  RunDir &dir = run.begin(dpo_options().resolved(cfg));
-  LoopOptions lo = cfg.loop;
-  lo.steps = tr.total_steps();
-  EpochSampler batches(tr.size(), (size_t)cfg.batch_size, cfg.seed, ShortBatch::kEndsEpoch);
-  run_training_loop(run.loop(lo, "rewards/accuracies"), dir, [&](int64_t step) {
-    Metrics m = tr.step(batches.next());
-    m["epoch"] = (double)(step + 1) / (double)tr.steps_per_epoch();
-    return StepOutput{m, 0};
-  }, [&](int64_t step) { run.evaluate(step); });
-  return run.finish(lo.steps);
+  return train_on_dataset(run, tr, cfg, dpo_options(), "rewards/accuracies", ShortBatch::kEndsEpoch);
 }
 
 }  // namespace nanorlhf::rlhf

@@ -201,17 +201,8 @@ Metrics run_kto(const KTOConfig &cfg, bool quiet) {
   KTOTrainer tr(policy, *run.ref, std::move(examples), tok.pad_id(), cfg);
   if (!tr.weight_warning().empty()) fmt::print(stderr, "kto: warning: {}\n", tr.weight_warning());
 
-  RunDir &dir = run.begin(kto_options().resolved(cfg));
-  LoopOptions lo = cfg.loop;
-  lo.steps = tr.total_steps();
   // Every batch full (topped up from the next epoch), so the mismatched pairs never run short.
-  EpochSampler batches(tr.size(), (size_t)cfg.batch_size, cfg.seed, ShortBatch::kFillFromNext);
-  run_training_loop(run.loop(lo, "rewards/margins"), dir, [&](int64_t step) {
-    Metrics m = tr.step(batches.next());
-    m["epoch"] = (double)(step + 1) / (double)tr.steps_per_epoch();
-    return StepOutput{m, 0};
-  }, [&](int64_t step) { run.evaluate(step); });
-  return run.finish(lo.steps);
+  return train_on_dataset(run, tr, cfg, kto_options(), "rewards/margins", ShortBatch::kFillFromNext);
 }
 
 }  // namespace nanorlhf::rlhf
