@@ -91,7 +91,17 @@ TEST(GRPO, MaskTruncatedCompletionsDropsResponsesThatNeverEnded) {
   const Rollout &r = tr.last_rollout();
   const bool any_finished = std::count(r.gen.finished.begin(), r.gen.finished.end(), true) > 0;
   EXPECT_NEAR(m["completions/clipped_ratio"], 1.0 - m["val/eos_frac"], 1e-9);
-  if (!any_finished) EXPECT_EQ(m["grad_norm"], 0.0) << "every response was cut: nothing left in the loss";
+  ASSERT_FALSE(any_finished) << "seeded: no response of this random policy ends within 2 tokens";
+  EXPECT_EQ(m["completions/clipped_ratio"], 1.0);
+  EXPECT_EQ(m["grad_norm"], 0.0) << "every response was cut: nothing left in the loss";
+  EXPECT_EQ(m["loss"], 0.0);
+  // The same batch without the mask trains on the cut responses.
+  manual_seed(5);
+  nn::GPT p2(tiny_config(tok));
+  auto ref2 = frozen_copy(p2);
+  o.mask_truncated_completions = false;
+  GRPOTrainer unmasked(p2, *ref2, ascii_share, tok, o);
+  EXPECT_GT(unmasked.step(prompts(4))["grad_norm"], 0.0);
 }
 
 TEST(GRPO, BadSettingsAreClearErrorsNamingTheKey) {
