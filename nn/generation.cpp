@@ -94,9 +94,10 @@ GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &p
     for (int64_t t : prompts[b]) NR_CHECK(t >= 0 && t < V, "generate: prompt {} has token {} outside [0, {})", b, t, V);
     P = std::max<int64_t>(P, (int64_t)prompts[b].size());
   }
-  NR_CHECK(P + cfg.max_new_tokens <= ctx,
-           "generate: the longest prompt ({} tokens) + max_new_tokens ({}) = {} exceeds the context ctx = {}", P,
-           cfg.max_new_tokens, P + cfg.max_new_tokens, ctx);
+  // Compared as max_new_tokens <= ctx - P: P + max_new_tokens overflows for a huge -n.
+  NR_CHECK(cfg.max_new_tokens <= ctx - P,
+           "generate: the longest prompt ({} tokens) + max_new_tokens ({}) exceeds the context ctx = {}; "
+           "at most {} new tokens fit", P, cfg.max_new_tokens, ctx, std::max<int64_t>(ctx - P, 0));
 
   ModeRestore restore{model, model.is_training()};
   model.eval();
@@ -167,12 +168,14 @@ GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &p
   out.finished = finished;
   std::vector<int64_t> seq((size_t)(B * (P + N))), resp((size_t)(B * N));
   std::vector<float> seq_mask((size_t)(B * (P + N))), resp_mask((size_t)(B * N)), resp_lp((size_t)(B * N));
+  // Pointer arithmetic, not &v[i]: with N = 0 (max_new_tokens 0) the response vectors are empty
+  // and there is no element to take the address of.
   for (int64_t b = 0; b < B; ++b) {
-    std::copy_n(&ids[b * L], P + N, &seq[b * (P + N)]);
-    std::copy_n(&mask[b * L], P + N, &seq_mask[b * (P + N)]);
-    std::copy_n(&ids[b * L + P], N, &resp[b * N]);
-    std::copy_n(&mask[b * L + P], N, &resp_mask[b * N]);
-    std::copy_n(&lps[b * L + P], N, &resp_lp[b * N]);
+    std::copy_n(ids.data() + b * L, P + N, seq.data() + b * (P + N));
+    std::copy_n(mask.data() + b * L, P + N, seq_mask.data() + b * (P + N));
+    std::copy_n(ids.data() + b * L + P, N, resp.data() + b * N);
+    std::copy_n(mask.data() + b * L + P, N, resp_mask.data() + b * N);
+    std::copy_n(lps.data() + b * L + P, N, resp_lp.data() + b * N);
   }
   out.sequences = from_vector<int64_t>(seq, {B, P + N}).to(dev);
   out.attention_mask = from_vector<float>(seq_mask, {B, P + N}).to(dev);

@@ -1,6 +1,7 @@
 // generate(): reproducible sampling, greedy = argmax of a full forward, EOS handling and padding,
 // top-k / top-p renormalisation, and returned log-probs equal to token_logprobs of a full forward.
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "nn/generation.h"
@@ -211,6 +212,38 @@ TEST(Generate, ChecksItsInputs) {
   }
   auto z = generate(g, {{1, 2}}, {.max_new_tokens = 0}, kEos, kPad);
   EXPECT_EQ(z.response_ids.shape(), Shape({1, 0}));
+}
+
+// `nanorlhf generate -n 0`: empty responses, the padded prompts as the sequences, nothing finished
+// (it used to bind references to elements of the empty response vectors: UBSan).
+TEST(Generate, ZeroNewTokensGivesEmptyResponses) {
+  GPT g = make_model();
+  for (bool greedy : {false, true}) {
+    auto z = generate(g, kPrompts, {.max_new_tokens = 0, .greedy = greedy}, kEos, kPad);
+    const int64_t B = 4, P = 5;
+    EXPECT_EQ(z.prompt_len, P);
+    EXPECT_EQ(z.response_ids.shape(), Shape({B, 0}));
+    EXPECT_EQ(z.response_mask.shape(), Shape({B, 0}));
+    EXPECT_EQ(z.response_logprobs.shape(), Shape({B, 0}));
+    EXPECT_TRUE(z.response_ids.to_vector<int64_t>().empty());
+    EXPECT_EQ(z.sequences.shape(), Shape({B, P}));
+    EXPECT_EQ(z.sequences.to_vector<int64_t>(),
+              (std::vector<int64_t>{0, 0, 3, 4, 5, 0, 0, 0, 0, 6, 7, 8, 9, 10, 11, 0, 0, 0, 2, 2}));
+    EXPECT_EQ(z.finished, std::vector<bool>(B, false));
+  }
+}
+
+// `nanorlhf generate -n 9223372036854775807`: a clear error naming max_new_tokens and the room
+// left, not a signed overflow in P + max_new_tokens that wraps past the context check.
+TEST(Generate, HugeMaxNewTokensIsAClearError) {
+  GPT g = make_model();
+  for (int64_t n : {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max() - 1, int64_t(23)}) {
+    EXPECT_TRUE(throws_with([&] { generate(g, {{1, 2}}, {.max_new_tokens = n}, kEos, kPad); },
+                            fmt::format("max_new_tokens ({})", n)));
+    EXPECT_TRUE(throws_with([&] { generate(g, {{1, 2}}, {.max_new_tokens = n}, kEos, kPad); },
+                            "at most 22 new tokens fit"));
+  }
+  EXPECT_EQ(generate(g, {{1, 2}}, {.max_new_tokens = 22, .greedy = true}, kEos, kPad).prompt_len, 2);
 }
 
 }  // namespace
