@@ -198,7 +198,8 @@ void Config::load_file(const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  // json::exception, not just parse_error: a number too large for a double (1e999) is out_of_range.
+  } catch (const json::exception& e) {
     throw std::runtime_error("config file '" + path + "': invalid JSON: " + e.what());
   }
   try {
