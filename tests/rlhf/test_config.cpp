@@ -141,6 +141,13 @@ TEST(Config, ResolvedIsNestedAndRoundTrips) {
   EXPECT_EQ(d.resolved(), r);
 }
 
+// `--set key=<bytes that are not UTF-8>`: a clear error, not nlohmann's type_error from dump()
+// (found by fuzz_config).
+TEST(Config, SetWithInvalidUtf8IsAClearError) {
+  Config c(schema());
+  expect_error([&] { c.set("ppo.beta=0.1\xF8"); }, {"ppo.beta", "expects"});
+}
+
 TEST(Config, LoadFile) {
   Config c(schema());
   auto p = write_temp("ok.json", R"({"ppo": {"beta": 0.5, "epochs": 2}, "run_dir": "runs/x"})");
