@@ -7,15 +7,26 @@
 #   make relink  re-point the lectures' code links ([`name`](path#L<line>)) at the functions they name
 #   make gpu-check   prepare the CUDA build and the script to run on a GPU machine (bench/README.md)
 #   make grade ASSIGNMENT=<name>   grade a student's assignment (lectures/assignments/)
+#   make sanitize  every CPU test under AddressSanitizer + UndefinedBehaviorSanitizer, halting on the
+#                  first report (build-sanitize/, gcc; no test is left out)
+#   make fuzz      build the libFuzzer targets (tests/fuzz/, clang, build-fuzz/) and run each for
+#                  FUZZ_SECONDS (default 60) on a scratch copy of its seed corpus; fails on a finding
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev
 BENCH_PACKAGES := python3-torch python3-numpy
+FUZZ_PACKAGES := clang libclang-rt-dev libomp-dev
+SAN_BUILD ?= build-sanitize
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+# Stop at the first report, with a stack; leaks are reported at exit (LeakSanitizer).
+export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1
+export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench relink gpu-check clean grade
+.PHONY: all build deps bench-deps fuzz-deps test sanitize fuzz demo bench relink gpu-check clean grade
 
 all: build
 
@@ -38,6 +49,22 @@ build: $(BUILD)/CMakeCache.txt
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DNANORLHF_CUDA=OFF -DNANORLHF_BENCH=OFF -DNANORLHF_SANITIZE=ON
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1800
+
+fuzz-deps: deps
+	@missing=""; for p in $(FUZZ_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+fuzz: fuzz-deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DNANORLHF_CUDA=OFF -DNANORLHF_BENCH=OFF -DNANORLHF_TESTS=OFF -DNANORLHF_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 demo: deps build
 	./$(BUILD)/nanorlhf pipeline --out runs/demo --overwrite
 
@@ -55,4 +82,4 @@ grade: deps $(BUILD)/CMakeCache.txt
 	bash lectures/assignments/grade.sh "$(ASSIGNMENT)" $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-gpu gpu
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) build-gpu gpu

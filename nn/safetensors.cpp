@@ -146,7 +146,8 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& nam
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
+  // json::exception, not just parse_error: a number too large for a double (1e999) is out_of_range.
+  } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("invalid JSON header: ") + e.what());
   }
   if (!header.is_object()) throw bad(std::string("the header must be a JSON object, got ") + header.type_name());
@@ -157,7 +158,10 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& nam
     std::string name;
   };
   std::vector<Span> spans;
-  for (const auto& [key, entry] : header.items()) {
+  for (const auto& kv : header.items()) {
+    // Named references, not a structured binding: clang before 16 cannot capture one in bad_tensor below.
+    const std::string& key = kv.key();
+    const nlohmann::json& entry = kv.value();
     if (key == "__metadata__") {
       if (!entry.is_object()) throw bad("\"__metadata__\" must be an object of strings, got " + entry.dump());
       for (const auto& [mk, mv] : entry.items()) {

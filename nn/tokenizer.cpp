@@ -449,7 +449,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  // json::exception, not just parse_error: a number too large for a double (1e999) is out_of_range.
+  } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("invalid JSON: ") + e.what());
   }
   if (!j.is_object()) throw bad("expected a JSON object, got " + std::string(j.type_name()));

@@ -128,8 +128,11 @@ size_t Config::index_of(std::string_view key) const {
 
 json Config::checked(const ConfigKey& k, const json& v) const {
   const json& def = k.default_value;
+  // The value as the error shows it. A --set string may be invalid UTF-8, which plain dump() throws
+  // on (type_error.316, found by fuzz_config); shown with U+FFFD instead.
+  const std::string got = v.dump(-1, ' ', false, json::error_handler_t::replace);
   auto expects = [&](const std::string& what) {
-    return std::invalid_argument("config key '" + k.name + "' expects " + what + ", got " + v.dump());
+    return std::invalid_argument("config key '" + k.name + "' expects " + what + ", got " + got);
   };
   json out;
   if (def.is_null()) {
@@ -156,7 +159,7 @@ json Config::checked(const ConfigKey& k, const json& v) const {
     if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
       std::string valid;
       for (const auto& c : k.choices) valid += (valid.empty() ? "" : ", ") + c;
-      throw std::invalid_argument("config key '" + k.name + "' must be one of " + valid + ", got " + v.dump());
+      throw std::invalid_argument("config key '" + k.name + "' must be one of " + valid + ", got " + got);
     }
     return v;
   } else if (def.is_array()) {
@@ -169,10 +172,10 @@ json Config::checked(const ConfigKey& k, const json& v) const {
   if (k.min) {
     if (k.min_exclusive ? !(x > *k.min) : !(x >= *k.min))
       throw std::invalid_argument("config key '" + k.name + "' must be " + (k.min_exclusive ? "> " : ">= ") +
-                                  fmt_bound(*k.min) + ", got " + v.dump());
+                                  fmt_bound(*k.min) + ", got " + got);
   }
   if (k.max && !(x <= *k.max))
-    throw std::invalid_argument("config key '" + k.name + "' must be <= " + fmt_bound(*k.max) + ", got " + v.dump());
+    throw std::invalid_argument("config key '" + k.name + "' must be <= " + fmt_bound(*k.max) + ", got " + got);
   return out;
 }
 

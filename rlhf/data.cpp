@@ -108,6 +108,8 @@ std::vector<std::pair<int64_t, json>> read_jsonl(const std::string& path) {
       auto syntax = what.find("syntax error");
       if (syntax != std::string::npos) what = "at column " + std::to_string(e.byte) + ": " + what.substr(syntax);
       throw record_error(path + ":" + std::to_string(line_no), "invalid JSON " + what);
+    } catch (const json::exception& e) {  // not a parse_error: a number too large for a double (1e999)
+      throw record_error(path + ":" + std::to_string(line_no), std::string("invalid JSON: ") + e.what());
     }
   }
   return out;

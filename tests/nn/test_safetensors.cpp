@@ -147,6 +147,7 @@ TEST(Safetensors, RejectsMalformedFiles) {
   expect_parse_error(le64(1ull << 40) + "{}", "oversized header");
   expect_parse_error(le64(200'000'000) + "{}", "oversized header");
   expect_parse_error(raw_file("{\"a\": ", ""), "invalid JSON");
+  expect_parse_error(raw_file("{\"a\": 22e2200}", ""), "invalid JSON");  // out_of_range, found by fuzz_safetensors
   expect_parse_error(raw_file("[1,2]", ""), "must be a JSON object");
   expect_parse_error(raw_file(R"({"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}})", "abcd"),
                      "tensor 'w': unknown dtype 'F33'");

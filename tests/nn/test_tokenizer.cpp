@@ -320,6 +320,9 @@ TEST(Tokenizer, LoadGivesClearErrors) {
   auto write = [&](const std::string& text) { std::ofstream(path) << text; };
   write("{not json");
   expect_error(path, "invalid JSON");
+  write(R"({"version":1e999,"vocab_size":263,"merges":[],"special_tokens":{}})");  // out_of_range (fuzz_tokenizer)
+  EXPECT_THROW(Tokenizer::load(path), std::runtime_error);
+  expect_error(path, "invalid JSON");
   write(R"({"version":1,"vocab_size":263,"merges":[[104,105]],"special_tokens":{}})");
   expect_error(path, "special_tokens");
   write(R"({"version":1,"vocab_size":999,"merges":[],"special_tokens":{}})");

@@ -141,6 +141,13 @@ TEST(Config, ResolvedIsNestedAndRoundTrips) {
   EXPECT_EQ(d.resolved(), r);
 }
 
+// `--set key=<bytes that are not UTF-8>`: a clear error, not nlohmann's type_error from dump()
+// (found by fuzz_config).
+TEST(Config, SetWithInvalidUtf8IsAClearError) {
+  Config c(schema());
+  expect_error([&] { c.set("ppo.beta=0.1\xF8"); }, {"ppo.beta", "expects"});
+}
+
 TEST(Config, LoadFile) {
   Config c(schema());
   auto p = write_temp("ok.json", R"({"ppo": {"beta": 0.5, "epochs": 2}, "run_dir": "runs/x"})");
@@ -151,12 +158,14 @@ TEST(Config, LoadFile) {
 
   auto bad = write_temp("bad.json", R"({"ppo": {"beta": 0.5,}})");
   expect_error<std::runtime_error>([&] { c.load_file(bad); }, {bad, "invalid JSON"});
+  auto huge = write_temp("huge.json", R"({"ppo": {"beta": 1e999}})");  // out_of_range, not parse_error (fuzz_config)
+  expect_error<std::runtime_error>([&] { c.load_file(huge); }, {huge, "invalid JSON"});
   auto unknown = write_temp("unknown.json", R"({"ppo": {"betta": 0.5}})");
   expect_error([&] { c.load_file(unknown); }, {unknown, "unknown config key 'ppo.betta'"});
   auto range = write_temp("range.json", R"({"ppo.beta": -2})");
   expect_error([&] { c.load_file(range); }, {range, "must be >= 0, got -2"});
   expect_error<std::runtime_error>([&] { c.load_file(p + ".missing"); }, {p + ".missing"});
-  for (const auto& f : {p, bad, unknown, range}) std::filesystem::remove(f);
+  for (const auto& f : {p, bad, huge, unknown, range}) std::filesystem::remove(f);
 }
 
 TEST(Config, HelpText) {

@@ -108,6 +108,8 @@ TEST_F(DataFiles, ErrorsNameFileAndLine) {
   expect_error(read_preference_jsonl, R"({"prompt": "p", "chosen": "", "rejected": "r"})" "\n", 1,
                "field \"chosen\" is an empty string");
   expect_error(read_sft_jsonl, R"({"prompt": "p", "completion": ""})" "\n", 1, "empty response");
+  // A number too large for a double is nlohmann's out_of_range, not a parse_error (found by fuzz_jsonl).
+  expect_error(read_prompts_jsonl, "{\"prompt\": \"p\"}\n{\"prompt\": \"q\", \"n\": 1e999}\n", 2, "invalid JSON");
   expect_error(read_sft_jsonl, R"({"prompt": "p"})" "\n", 1, "missing field \"completion\"");
   expect_error(read_sft_jsonl, R"({"question": "p"})" "\n", 1, "\"messages\" or with \"prompt\" and \"completion\"");
   expect_error(read_sft_jsonl, R"({"messages": [{"role": "bot", "content": "x"}]})" "\n", 1,
