@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "grading.h"
+#include "grading_tensor.h"
 #include "rlhf/objectives.h"
 
 NR_GRADE_ASSIGNMENT("04_gae_ppo");
@@ -15,26 +16,12 @@ namespace {
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
-
-::testing::AssertionResult close(const Tensor &got, const std::vector<double> &want, double tol) {
-  if (!got.defined()) return ::testing::AssertionFailure() << "the tensor is undefined";
-  std::vector<double> g = got.to_vector<double>();
-  if (g.size() != want.size()) return ::testing::AssertionFailure() << "got " << g.size() << " values, expected " << want.size();
-  for (size_t i = 0; i < g.size(); ++i)
-    if (!(std::abs(g[i] - want[i]) <= tol * (1 + std::abs(want[i]))))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", expected " << want[i];
-  return ::testing::AssertionSuccess();
-}
+using nr_grade::close;
+using nr_grade::no_gradient;
 
 Tensor mat(const std::vector<float> &v, int64_t B, int64_t T) { return from_vector(v, {B, T}); }
 
 // No gradient, or an all-zero one.
-bool no_gradient(const Tensor &t) {
-  if (!t.grad().defined()) return true;
-  for (double g : t.grad().to_vector<double>())
-    if (g != 0) return false;
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 NR_GRADE_PART(Part1_Gae, 30, "generalised advantage estimation");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "grading.h"
+#include "grading_tensor.h"
 #include "rlhf/objectives.h"
 
 NR_GRADE_ASSIGNMENT("05_dpo");
@@ -16,31 +17,16 @@ namespace {
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
+using nr_grade::close;
+using nr_grade::no_gradient;
 
 double sig(double x) { return 1 / (1 + std::exp(-x)); }
-
-::testing::AssertionResult close(const Tensor &got, const std::vector<double> &want, double tol) {
-  if (!got.defined()) return ::testing::AssertionFailure() << "the tensor is undefined";
-  std::vector<double> g = got.to_vector<double>();
-  if (g.size() != want.size()) return ::testing::AssertionFailure() << "got " << g.size() << " values, expected " << want.size();
-  for (size_t i = 0; i < g.size(); ++i)
-    if (!(std::abs(g[i] - want[i]) <= tol * (1 + std::abs(want[i]))))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", expected " << want[i];
-  return ::testing::AssertionSuccess();
-}
 
 Tensor rand64(const Shape &s, uint64_t seed, bool grad = true) {
   manual_seed(seed);
   Tensor t = (rand(s, {kFloat64}) * 4.0 - 6.0).detach();  // log-probs in [-6, -2)
   if (grad) t.requires_grad_(true);
   return t;
-}
-
-bool no_gradient(const Tensor &t) {
-  if (!t.grad().defined()) return true;
-  for (double g : t.grad().to_vector<double>())
-    if (g != 0) return false;
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

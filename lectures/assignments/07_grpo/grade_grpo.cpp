@@ -8,6 +8,7 @@
 
 #include "autograd/gradcheck.h"
 #include "grading.h"
+#include "grading_tensor.h"
 #include "rlhf/objectives.h"
 
 NR_GRADE_ASSIGNMENT("07_grpo");
@@ -16,27 +17,12 @@ namespace {
 
 using namespace nanorlhf;
 using namespace nanorlhf::rlhf;
-
-::testing::AssertionResult close(const Tensor &got, const std::vector<double> &want, double tol) {
-  if (!got.defined()) return ::testing::AssertionFailure() << "the tensor is undefined";
-  std::vector<double> g = got.to_vector<double>();
-  if (g.size() != want.size()) return ::testing::AssertionFailure() << "got " << g.size() << " values, expected " << want.size();
-  for (size_t i = 0; i < g.size(); ++i)
-    if (!(std::abs(g[i] - want[i]) <= tol * (1 + std::abs(want[i]))))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", expected " << want[i];
-  return ::testing::AssertionSuccess();
-}
+using nr_grade::close;
+using nr_grade::no_gradient;
 
 Tensor t2(std::vector<double> v, int64_t rows) {
   int64_t cols = (int64_t)v.size() / rows;
   return from_vector<double>(v, {rows, cols}).to(kFloat32);
-}
-
-bool no_gradient(const Tensor &t) {
-  if (!t.grad().defined()) return true;
-  for (double g : t.grad().to_vector<double>())
-    if (g != 0) return false;
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
