@@ -95,6 +95,12 @@ void save_checkpoint(const std::string &dir_or_path, const Module &m, const nloh
   }
 }
 
+void save_tensors(const std::string &path, const std::map<std::string, Tensor> &tensors) {
+  std::map<std::string, RawTensor> raw;
+  for (const auto &[name, t] : tensors) raw.emplace(name, to_raw(t));
+  save_safetensors(path, raw, {{"format", "nanorlhf"}});
+}
+
 std::map<std::string, Tensor> load_tensors(const std::string &dir_or_path) {
   const std::string file = checkpoint_file(dir_or_path);
   NR_CHECK(fs::exists(file), "checkpoint {}: no such file{}", file,

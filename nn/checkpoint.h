@@ -20,6 +20,8 @@ std::string checkpoint_file(const std::string &dir_or_path);
 void save_checkpoint(const std::string &dir_or_path, const Module &m, const nlohmann::json &config,
                      const nlohmann::json &metadata = nlohmann::json::object());
 
+// Writes named tensors (CPU copies, any supported dtype) to a .safetensors file, atomically.
+void save_tensors(const std::string &path, const std::map<std::string, Tensor> &tensors);
 // Every tensor of a checkpoint, on the CPU (F32, F64, I32, I64 and BOOL are supported).
 std::map<std::string, Tensor> load_tensors(const std::string &dir_or_path);
 

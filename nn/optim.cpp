@@ -79,6 +79,42 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions opts) : Optimizer(std::mov
   v_.resize(params_.size());
 }
 
+std::map<std::string, Tensor> AdamW::state_dict() const {
+  std::map<std::string, Tensor> out{{"step", from_vector<int64_t>({t_}, {1})}};
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (m_[i].defined()) {
+      out.emplace("exp_avg." + std::to_string(i), m_[i].detach().cpu().clone());
+      out.emplace("exp_avg_sq." + std::to_string(i), v_[i].detach().cpu().clone());
+    }
+  return out;
+}
+
+void AdamW::load_state_dict(const std::map<std::string, Tensor> &state) {
+  auto step = state.find("step");
+  NR_CHECK(step != state.end() && step->second.numel() == 1 && step->second.dtype() == DType::Int64,
+           "AdamW state: no int64 'step'");
+  std::vector<Tensor> m(params_.size()), v(params_.size());
+  size_t n = 1;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto a = state.find("exp_avg." + std::to_string(i)), b = state.find("exp_avg_sq." + std::to_string(i));
+    NR_CHECK((a == state.end()) == (b == state.end()), "AdamW state: parameter {} has only one of its two moments", i);
+    if (a == state.end()) continue;
+    for (const Tensor *t : {&a->second, &b->second})
+      NR_CHECK(t->shape() == params_[i].shape() && t->dtype() == params_[i].dtype(),
+               "AdamW state: the moments of parameter {} are {} {} but the parameter is {} {}", i,
+               shape_str(t->shape()), dtype_name(t->dtype()), shape_str(params_[i].shape()),
+               dtype_name(params_[i].dtype()));
+    m[i] = a->second.to(params_[i].device()).clone();
+    v[i] = b->second.to(params_[i].device()).clone();
+    n += 2;
+  }
+  NR_CHECK(n == state.size(), "AdamW state: {} entries, of which only {} belong to the {} parameters", state.size(), n,
+           params_.size());
+  m_ = std::move(m);
+  v_ = std::move(v);
+  t_ = step->second.to_vector<int64_t>()[0];
+}
+
 namespace {
 
 // Float64 AdamW for gradchecks and hand-computed tests: the same equations as the float kernel.

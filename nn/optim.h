@@ -1,6 +1,7 @@
 // Optimizers and schedules: SGD with momentum, AdamW (decoupled weight decay, bias correction),
 // global-norm gradient clipping, and learning-rate schedules.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,11 @@ class AdamW : public Optimizer {
   AdamW(std::vector<Tensor> params, AdamWOptions opts = {});
   void step() override;  // uses the AdamW kernel of the parameters' device
   int64_t steps() const { return t_; }
+  // The moments of every parameter that has them ("exp_avg.<i>", "exp_avg_sq.<i>", PyTorch's names,
+  // i = the parameter's index) and the step count ("step"), on the CPU: a checkpoint's optimizer
+  // state. load_state_dict checks the shapes and puts each moment on its parameter's device.
+  std::map<std::string, Tensor> state_dict() const;
+  void load_state_dict(const std::map<std::string, Tensor> &state);
  private:
   AdamWOptions opts_;
   std::vector<Tensor> m_, v_;

@@ -62,4 +62,22 @@ Optimization::Stats Optimization::step(int64_t step) {
   return s;
 }
 
+std::map<std::string, Tensor> Optimization::state_dict() const {
+  std::map<std::string, Tensor> out;
+  for (const auto &[k, v] : decay_->state_dict()) out.emplace("decay." + k, v);
+  for (const auto &[k, v] : no_decay_->state_dict()) out.emplace("no_decay." + k, v);
+  return out;
+}
+
+void Optimization::load_state_dict(const std::map<std::string, Tensor> &state) {
+  std::map<std::string, Tensor> decay, no_decay;
+  for (const auto &[k, v] : state) {
+    if (k.rfind("decay.", 0) == 0) decay.emplace(k.substr(6), v);
+    else if (k.rfind("no_decay.", 0) == 0) no_decay.emplace(k.substr(9), v);
+    else NR_CHECK(false, "optimizer state: unexpected entry '{}' (expected decay.* and no_decay.*)", k);
+  }
+  decay_->load_state_dict(decay);
+  no_decay_->load_state_dict(no_decay);
+}
+
 }  // namespace nanorlhf::optim

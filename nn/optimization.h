@@ -2,6 +2,7 @@
 // learning-rate schedule, and global-norm gradient clipping.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ class Optimization {
   void zero_grad();
   const OptimConfig &config() const { return cfg_; }
   int64_t total_steps() const { return total_; }
+  // Both AdamW groups' state ("decay.<key>", "no_decay.<key>"), for resumable checkpoints.
+  std::map<std::string, Tensor> state_dict() const;
+  void load_state_dict(const std::map<std::string, Tensor> &state);
 
  private:
   OptimConfig cfg_;

@@ -27,6 +27,14 @@ std::vector<size_t> EpochSampler::next() {
   return rows;
 }
 
+void EpochSampler::seek(Position p) {
+  NR_CHECK(p.epoch >= 0 && (p.epoch > 0 || p.cursor == 0) && p.cursor <= n_,
+           "sampler position (epoch {}, row {}) does not fit {} rows", p.epoch, p.cursor, n_);
+  order_ = p.epoch > 0 ? shuffled_indices(n_, epoch_seed(seed_, uint64_t(p.epoch - 1))) : std::vector<size_t>{};
+  epoch_ = p.epoch;
+  cursor_ = p.cursor;
+}
+
 std::vector<size_t> index_range(size_t begin, size_t end) {
   std::vector<size_t> v;
   for (size_t i = begin; i < end; ++i) v.push_back(i);

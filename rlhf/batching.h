@@ -32,6 +32,13 @@ class EpochSampler {
   EpochSampler(size_t n, size_t batch, uint64_t seed, ShortBatch rule);
   std::vector<size_t> next();
   size_t size() const { return n_; }
+  // Where the sampler stands: epochs begun and rows taken from the current one (checkpoints).
+  struct Position {
+    int64_t epoch = 0;
+    size_t cursor = 0;
+  };
+  Position position() const { return {epoch_, cursor_}; }
+  void seek(Position p);
 
  private:
   size_t n_, batch_;

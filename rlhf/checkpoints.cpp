@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "nn/checkpoint.h"
+#include "rlhf/kill_point.h"
 
 namespace nanorlhf::rlhf {
 
@@ -47,8 +48,12 @@ template <class Model>
 void save_any(const std::string &run_dir, const Model &model, const nn::Tokenizer &tok, json config,
               const json &metadata) {
   config["model"] = config_of(model).to_json();  // the actual vocab, not "0 = the tokenizer's"
-  nn::save_checkpoint(run_dir, model, config, metadata);
+  // The tokenizer first: a run folder whose model.safetensors exists is complete (its config.json
+  // was written when the run began).
+  fs::create_directories(run_dir);
   tok.save((fs::path(run_dir) / "tokenizer.json").string());
+  kill_point("final", 0);
+  nn::save_checkpoint(run_dir, model, config, metadata);
 }
 }  // namespace
 

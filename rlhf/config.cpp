@@ -361,6 +361,8 @@ void apply_key_flags(Config& config, const std::vector<std::string> &args, const
         value = args[++i];
       } else if (config.key_info(key).default_value.is_boolean()) {
         value = "true";  // a bare --flag
+      } else if (key == "resume") {
+        value = "latest";  // a bare --resume, as TRL's resume_from_checkpoint=True
       } else {
         throw std::invalid_argument("option '--" + key + "' needs a value: --" + key + " VALUE or --" + key + "=VALUE");
       }

@@ -27,7 +27,8 @@ const OptionTable<PolicyRunOptions> &policy_run_options() {
         .add("eval_seed", [](O &o) -> auto & { return o.eval.seed; },
              "sampling seed of the oracle evaluation (the same for the policy and SFT)", Range::at_least(0))
         .add("out", &O::out, "run directory")
-        .add("overwrite", &O::overwrite, kOverwriteHelp);
+        .add("overwrite", &O::overwrite, kOverwriteHelp)
+        .add("resume", &O::resume, kResumeHelp);
     return t;
   }();
   return t;
@@ -78,7 +79,9 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
   if (!o.prompts.empty()) {
     prompts_ = read_prompts(o.prompts, max_new_tokens);
     sampler_.emplace(prompts_.size(), 1, seed, ShortBatch::kFillFromNext);
+    state.add("prompts", *sampler_);
   }
+  state.add("model", *sft.model);
   if (!o.world.empty() && !o.eval_prompts.empty()) {
     oracle_ = Oracle::from_world_dir(o.world);
     eval_prompts_ = read_prompts(o.eval_prompts, o.eval.max_new_tokens);
@@ -116,7 +119,7 @@ RunDir &PolicyRun::begin(nlohmann::json resolved) {
   resolved["model"] = sft.model->config.to_json();
   resolved["stage"] = stage;
   resolved_ = std::move(resolved);
-  run_ = std::make_unique<RunDir>(options.out, options.overwrite);
+  run_ = std::make_unique<RunDir>(options.out, options.overwrite, options.resume);
   run_->write_config(resolved_);
   return *run_;
 }
@@ -128,9 +131,9 @@ std::vector<std::string> PolicyRun::next_prompts(int64_t n) {
   return out;
 }
 
-TrainingLoop PolicyRun::loop(const LoopOptions &o, const std::string &headline) const {
+TrainingLoop PolicyRun::loop(const LoopOptions &o, const std::string &headline) {
   return {.task = stage, .options = o, .shown = {"objective/scores", "objective/kl", "loss", headline},
-          .last_value = {"lr", "epoch"}, .quiet = quiet_};
+          .last_value = {"lr", "epoch"}, .quiet = quiet_, .state = &state};
 }
 
 Metrics PolicyRun::evaluate(int64_t step) {

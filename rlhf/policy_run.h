@@ -20,6 +20,7 @@
 #include "rlhf/run_dir.h"
 #include "rlhf/evaluation.h"
 #include "rlhf/train_options.h"
+#include "rlhf/train_state.h"
 #include "rlhf/training_loop.h"
 
 namespace nanorlhf::rlhf {
@@ -32,6 +33,7 @@ struct PolicyRunOptions {
   std::string world = "data";             // the oracle's world; evaluation only
   std::string out;
   bool overwrite = false;
+  std::string resume = "";  // "" = a new run; latest or a checkpoint-N folder of out
   int64_t eval_size = 128;                // held-out prompts evaluated; 0 = all
   EvalOptions eval = {};                  // the oracle evaluation, at the settings of `nanorlhf eval`
 };
@@ -61,6 +63,7 @@ OptionTable<T> policy_trainer_options() {
            Range::at_least(1))
       .add("eval_every", [](T &o) -> auto & { return o.loop.eval_every; },
            "iterations between oracle evaluations; 0 = at the end only", Range::at_least(0))
+      .add("save_every", [](T &o) -> auto & { return o.loop.save_every; }, kSaveEveryHelp, Range::at_least(0))
       .include(&T::optim, optim_options())
       .add("device", &T::device, "cpu, cuda or cuda:N");
   if constexpr (requires { &T::sampling; }) t.include(&T::sampling, sampling_options());  // DPO samples nothing
@@ -87,8 +90,8 @@ class PolicyRun {
   Metrics evaluate(int64_t step);
   // Final evaluation, samples.txt, then model + tokenizer + config in `out`.
   Metrics finish(int64_t steps);
-  // The loop's settings for this run: its task name, the shown metrics, quiet.
-  TrainingLoop loop(const LoopOptions &o, const std::string &headline) const;
+  // The loop's settings for this run: its task name, the shown metrics, quiet, the state.
+  TrainingLoop loop(const LoopOptions &o, const std::string &headline);
 
   const std::string stage;
   const PolicyRunOptions options;
@@ -97,6 +100,7 @@ class PolicyRun {
   std::shared_ptr<nn::GPT> ref;         // frozen copy of the SFT model
   std::shared_ptr<nn::ScalarModel> rm;  // the learned reward (null when reward_model is empty)
   int64_t longest_prompt = 0;           // tokens, with the chat template
+  TrainState state;                     // the policy and the prompt order; a trainer adds its own
 
  private:
   std::vector<std::string> prompts_, eval_prompts_;
@@ -114,6 +118,7 @@ template <class Trainer, class T>
 Metrics train_on_prompts(PolicyRun &run, Trainer &tr, const T &cfg, const OptionTable<T> &options,
                          const std::string &headline) {
   RunDir &dir = run.begin(options.resolved(cfg));
+  tr.register_state(run.state);
   run_training_loop(run.loop(cfg.loop, headline), dir,
                     [&](int64_t) { return StepOutput{tr.step(run.next_prompts(cfg.batch_size)), 0}; },
                     [&](int64_t step) { run.evaluate(step); });
@@ -130,6 +135,8 @@ Metrics train_on_dataset(PolicyRun &run, Trainer &tr, const T &cfg, const Option
   LoopOptions lo = cfg.loop;
   lo.steps = tr.total_steps();
   EpochSampler batches(tr.size(), (size_t)cfg.batch_size, cfg.seed, short_batch);
+  run.state.add("batches", batches);
+  tr.register_state(run.state);
   run_training_loop(run.loop(lo, headline), dir, [&](int64_t step) {
     Metrics m = tr.step(batches.next());
     m["epoch"] = (double)(step + 1) / (double)tr.steps_per_epoch();

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "nn/atomic_file.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -45,6 +46,31 @@ void remove_strays(const std::string &dir) {
   }
 }
 
+// The staging folder a killed `overwrite` run left with checkpoints in it (the newest), or "".
+std::string dead_staging_with_checkpoints(const std::string &out) {
+  std::string best;
+  fs::file_time_type newest{};
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(out, ec)) {
+    const std::string name = e.path().filename().string();
+    const long pid = owner_pid(name);
+    if (name.rfind(".staging-", 0) != 0 || pid <= 0 || process_alive(pid)) continue;
+    if (latest_checkpoint(e.path().string()).empty()) continue;
+    const auto t = fs::last_write_time(e.path(), ec);
+    if (best.empty() || t > newest) best = e.path().string(), newest = t;
+  }
+  return best;
+}
+
+std::string checkpoints_in(const std::string &dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(dir, ec))
+    if (checkpoint_step(e.path().string()) >= 0) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "));
+}
+
 }  // namespace
 
 bool holds_run(const std::string &dir) {
@@ -53,14 +79,58 @@ bool holds_run(const std::string &dir) {
   return false;
 }
 
-RunDir::RunDir(const std::string &path, bool overwrite) : out_(path), root_(path) {
+RunDir::RunDir(const std::string &path, bool overwrite, const std::string &resume) : out_(path), root_(path) {
   if (out_.empty()) throw std::runtime_error("run directory: empty path");
   std::error_code ec;
   fs::create_directories(out_, ec);
   if (ec || !fs::is_directory(out_))
     throw std::runtime_error("run directory '" + out_ + "': cannot create it: " +
                              (ec ? ec.message() : std::string("a file of that name exists")));
+  if (!resume.empty()) {
+    open_for_resume(overwrite, resume);
+  } else {
+    remove_strays(out_);
+    open_new(overwrite);
+  }
+  if (!resume_.empty()) return;  // restore_metrics opens it, once the checkpoint is found to fit
+  const std::string m = this->path("metrics.jsonl");
+  metrics_.open(m, std::ios::trunc);
+  if (!metrics_) throw std::runtime_error("run directory: cannot open '" + m + "' for writing");
+}
+
+void RunDir::open_for_resume(bool overwrite, const std::string &resume) {
+  const std::string staging = dead_staging_with_checkpoints(out_);
+  if (!staging.empty()) {  // a killed overwrite: continue in its staging folder, now ours
+    staged_ = true;
+    root_ = (fs::path(out_) / (".staging-" + std::to_string(::getpid()))).string();
+    fs::rename(staging, root_);
+  }
   remove_strays(out_);
+  if (!staged_ && fs::exists(fs::path(out_) / "model.safetensors")) {
+    if (!overwrite)
+      throw std::runtime_error("resume: '" + out_ + "' holds a finished run (model.safetensors) and no unfinished "
+                               "one; nothing to resume (give overwrite to train it again)");
+    open_new(overwrite);  // a killed overwrite that saved no checkpoint: start it again
+  }
+  if (resume == "latest") {
+    resume_ = latest_checkpoint(root_);
+    if (resume_.empty())
+      std::fprintf(stderr, "resume: no checkpoint in '%s' yet: the run starts from step 0\n", out_.c_str());
+    return;
+  }
+  const fs::path given(resume);
+  const fs::path found = fs::path(root_) / given.filename();
+  std::error_code ec;
+  const bool of_out = fs::equivalent(given.parent_path().empty() ? "." : given.parent_path(), out_, ec) ||
+                      given.parent_path().filename().string().rfind(".staging-", 0) == 0;
+  if (checkpoint_step(resume) < 0 || !of_out || !fs::exists(found / "trainer_state.json"))
+    throw std::runtime_error(fmt::format("resume: '{}' is not a checkpoint of the run in '{}' (its checkpoints: {}); "
+                                         "give latest or one of them", resume, out_, checkpoints_in(root_)));
+  resume_ = found.string();
+}
+
+void RunDir::open_new(bool overwrite) {
+  std::error_code ec;
   if (holds_run(out_)) {
     if (!overwrite)
       throw std::runtime_error("run directory '" + out_ + "' holds a run already (config.json, metrics.jsonl or "
@@ -72,9 +142,6 @@ RunDir::RunDir(const std::string &path, bool overwrite) : out_(path), root_(path
     fs::create_directories(root_, ec);
     if (ec) throw std::runtime_error("run directory: cannot create '" + root_ + "': " + ec.message());
   }
-  const std::string m = this->path("metrics.jsonl");
-  metrics_.open(m, std::ios::trunc);
-  if (!metrics_) throw std::runtime_error("run directory: cannot open '" + m + "' for writing");
 }
 
 void RunDir::commit() {
@@ -84,9 +151,11 @@ void RunDir::commit() {
   for (const auto &e : fs::directory_iterator(root_)) fresh.insert(e.path().filename().string());
   // The old run's files that the new run does not write go first, so the folder never mixes runs
   // in the files a reader trusts; then each new file replaces its old one by an atomic rename.
-  for (const auto &e : fs::directory_iterator(out_))
-    if (e.is_regular_file() && !fresh.count(e.path().filename().string()) && owner_pid(e.path().filename().string()) < 0)
-      fs::remove(e.path());
+  for (const auto &e : fs::directory_iterator(out_)) {
+    const std::string name = e.path().filename().string();
+    if ((e.is_regular_file() || checkpoint_step(name) >= 0) && !fresh.count(name) && owner_pid(name) < 0)
+      fs::remove_all(e.path());
+  }
   for (const std::string &name : fresh) {
     const fs::path dst = fs::path(out_) / name;
     if (fs::is_directory(dst) && fs::is_directory(fs::path(root_) / name)) fs::remove_all(dst);
@@ -99,8 +168,26 @@ void RunDir::commit() {
 
 std::string RunDir::path(const std::string &name) const { return (fs::path(root_) / name).string(); }
 
-void RunDir::write_config(const nlohmann::json &config) const {
+void RunDir::write_config(const nlohmann::json &config) {
+  if (!resume_.empty()) {  // the same run, or the checkpoint means nothing
+    const nlohmann::json saved = nlohmann::json::parse(nn::read_file((fs::path(resume_) / "config.json").string()));
+    std::vector<std::string> differ;
+    for (const auto &[k, v] : config.items())
+      if (k != "resume" && k != "overwrite" && k != "save_every" && (!saved.contains(k) || saved[k] != v))
+        differ.push_back(fmt::format("{} = {} (checkpoint: {})", k, v.dump(), saved.contains(k) ? saved[k].dump() : "absent"));
+    if (!differ.empty())
+      throw std::runtime_error(fmt::format("resume: the config differs from {}'s: {}; resume with the checkpoint's "
+                                           "settings, or start a new run", resume_, fmt::join(differ, "; ")));
+  }
   nn::write_file_atomic(path("config.json"), config.dump(2) + "\n");
+}
+
+void RunDir::restore_metrics(const std::string &checkpoint) {
+  const std::string m = path("metrics.jsonl"), copy = (fs::path(checkpoint) / "metrics.jsonl").string();
+  metrics_.close();
+  nn::write_file_atomic(m, fs::exists(copy) ? nn::read_file(copy) : std::string());
+  metrics_.open(m, std::ios::app);
+  if (!metrics_) throw std::runtime_error("run directory: cannot open '" + m + "' for appending");
 }
 
 void RunDir::write_text(const std::string &name, const std::string &text) const {

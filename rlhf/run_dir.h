@@ -15,6 +15,14 @@ namespace nanorlhf::rlhf {
 // One step's metrics by TRL's names ("loss", "rewards/accuracies", "objective/kl", ...).
 using Metrics = std::map<std::string, double>;
 
+// The help of every training command's `resume` and `save_every` keys.
+inline constexpr const char *kResumeHelp =
+    "continue the run in `out` from a checkpoint: latest (also the bare flag --resume) or a checkpoint-N "
+    "folder of out; empty = a new run";
+inline constexpr const char *kSaveEveryHelp =
+    "steps between checkpoint-N folders in `out` (model, optimizer, random state, data position) that "
+    "`resume` continues from; 0 = none";
+
 // The help of every command's `overwrite` key.
 inline constexpr const char *kOverwriteHelp =
     "replace the run already in `out` once this one has finished (without it such a folder is an error)";
@@ -25,16 +33,23 @@ inline constexpr const char *kOverwriteHelp =
 // writes into out/.staging-<pid>/ and commit() moves its files in and the old run's out, so a
 // run that fails or is killed leaves the old one as it was. Temporaries of killed processes
 // (<file>.tmp.<pid>, .staging-<pid>) are removed when a run starts.
+// With `resume` ("latest" or a checkpoint-N folder of out) the run continues the unfinished run in
+// the folder, where it was writing: in out, or in the staging folder of a killed overwrite.
 class RunDir {
  public:
-  explicit RunDir(const std::string &path, bool overwrite = false);
+  explicit RunDir(const std::string &path, bool overwrite = false, const std::string &resume = "");
   const std::string &root() const { return root_; }  // where the run writes now (staging or out)
   const std::string &out() const { return out_; }    // the run's folder
   std::string path(const std::string &name) const;  // root/name
   // Swaps the staged files into out (each rename atomic); a no-op for a run written in place.
   void commit();
-  // config.json: the full resolved config, written atomically.
-  void write_config(const nlohmann::json &config) const;
+  // config.json: the full resolved config, written atomically. When resuming, it must be the
+  // checkpoint's config but for resume, overwrite and save_every (an error lists the keys that differ).
+  void write_config(const nlohmann::json &config);
+  // The checkpoint this run resumes from; "" for a run from step 0.
+  const std::string &resume_from() const { return resume_; }
+  // Replaces metrics.jsonl by the checkpoint's copy and appends from there.
+  void restore_metrics(const std::string &checkpoint);
   // Appends one compact JSON object per line to metrics.jsonl and flushes, so a crash loses nothing
   // already logged. The record must be an object with an integer "step".
   void log_metrics(const nlohmann::json &record);
@@ -42,7 +57,9 @@ class RunDir {
   void write_text(const std::string &name, const std::string &text) const;
 
  private:
-  std::string out_, root_;
+  void open_new(bool overwrite);
+  void open_for_resume(bool overwrite, const std::string &resume);
+  std::string out_, root_, resume_;
   bool staged_ = false;
   std::ofstream metrics_;
 };

@@ -3,6 +3,7 @@
 #pragma once
 #include "nn/optimization.h"
 #include "rlhf/options.h"
+#include "rlhf/run_dir.h"
 
 namespace nanorlhf::rlhf {
 
@@ -19,6 +20,7 @@ OptionTable<T> training_options() {
       .add("batch_size", &T::batch_size, "sequences per step", Range::at_least(1))
       .add("log_every", [](T &o) -> auto & { return o.loop.log_every; }, "steps between metrics.jsonl records",
            Range::at_least(1))
+      .add("save_every", [](T &o) -> auto & { return o.loop.save_every; }, kSaveEveryHelp, Range::at_least(0))
       .include(&T::optim, optim_options())
       .add("device", &T::device, "cpu, cuda or cuda:N");
   return t;

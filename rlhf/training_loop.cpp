@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cmath>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "rlhf/kill_point.h"
 #include "tensor/error.h"
 
 namespace nanorlhf::rlhf {
@@ -19,8 +21,34 @@ void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::functio
   Metrics sum, last;
   int64_t window_n = 0, window_tokens = 0;
   auto t_log = std::chrono::steady_clock::now();
-  int64_t skipped = 0;
-  for (int64_t i = 0; i < o.steps; ++i) {
+  int64_t skipped = 0, start = 0;
+  auto metrics_json = [](const Metrics &m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto &[k, v] : m) j[k] = exact_json(v);
+    return j;
+  };
+  auto metrics_from = [](const nlohmann::json &j) {
+    Metrics m;
+    for (const auto &[k, v] : j.items()) m[k] = exact_double(v);
+    return m;
+  };
+  if (!run.resume_from().empty()) {
+    NR_CHECK(loop.state, "{}: this command keeps no training state and cannot resume", loop.task);
+    const nlohmann::json l = loop.state->load(run.resume_from());
+    run.restore_metrics(run.resume_from());
+    start = l.at("step").get<int64_t>();
+    skipped = l.at("skipped_steps").get<int64_t>();
+    window_n = l.at("window_n").get<int64_t>();
+    window_tokens = l.at("window_tokens").get<int64_t>();
+    sum = metrics_from(l.at("sum"));
+    last = metrics_from(l.at("last"));
+    NR_CHECK(start < o.steps, "resume: {} is at step {} of {}", run.resume_from(), start, o.steps);
+    if (!loop.quiet)
+      std::fprintf(stderr, "%s: resuming from %s (step %lld of %lld)\n", loop.task.c_str(), run.resume_from().c_str(),
+                   (long long)start, (long long)o.steps);
+  }
+  for (int64_t i = start; i < o.steps; ++i) {
+    kill_point("step", i + 1);
     const auto t0 = std::chrono::steady_clock::now();
     StepOutput out = step(i);
     // A non-finite grad_norm that reached here is a step the optimizer skipped (skip_nonfinite);
@@ -61,6 +89,13 @@ void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::functio
       t_log = std::chrono::steady_clock::now();
     }
     if (evaluate && o.eval_every > 0 && (i + 1) % o.eval_every == 0 && i + 1 < o.steps) evaluate(i + 1);
+    if (loop.state && o.save_every > 0 && (i + 1) % o.save_every == 0 && i + 1 < o.steps) {
+      const nlohmann::json state = {{"step", i + 1},         {"skipped_steps", skipped},
+                                    {"window_n", window_n},  {"window_tokens", window_tokens},
+                                    {"sum", metrics_json(sum)}, {"last", metrics_json(last)}};
+      loop.state->save(run.path(fmt::format("checkpoint-{}", i + 1)), state,
+                       {run.path("config.json"), run.path("metrics.jsonl")});
+    }
   }
   progress.done();
 }

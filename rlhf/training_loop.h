@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rlhf/run_dir.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -14,6 +15,7 @@ struct LoopOptions {
   int64_t steps = 1000;     // optimizer steps, or iterations of a sampling trainer
   int64_t log_every = 10;   // steps between metrics.jsonl records (each the mean over its window)
   int64_t eval_every = 0;   // steps between evaluations; 0 = at the end only
+  int64_t save_every = 0;   // steps between checkpoint-N folders (resume); 0 = none
 };
 
 struct StepOutput {
@@ -27,12 +29,15 @@ struct TrainingLoop {
   std::vector<std::string> shown;       // metrics shown on the progress line, in this order
   std::vector<std::string> last_value;  // metrics logged as their last value, not the window mean ("lr")
   bool quiet = false;                   // no progress output (tests)
+  TrainState *state = nullptr;          // what checkpoint-N holds besides the loop's own state
 };
 
 // Runs step(0) .. step(steps - 1). A non-finite "loss" is an error naming the step (the run
 // diverged). Every log_every steps, and at the last, one record {"step", means..., tokens_per_s}
 // goes to run's metrics.jsonl; evaluate(step) runs every eval_every steps before the last (the
-// final evaluation is the trainer's, after the loop).
+// final evaluation is the trainer's, after the loop). Every save_every steps before the last, after
+// the evaluation, loop.state and the loop's windows go to run/checkpoint-N; a run resuming from
+// checkpoint-N (run.resume_from()) loads them and continues at step N.
 void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::function<StepOutput(int64_t)> &step,
                        const std::function<void(int64_t)> &evaluate = nullptr);
 

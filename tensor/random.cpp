@@ -14,6 +14,8 @@ uint64_t philox_reserve(uint64_t n) {
   g_offset += n / 2 + 4;  // uniform uses i/4, normal i/2 counters: n/2+4 blocks covers both
   return o;
 }
+RngState get_rng_state() { return {g_seed, g_offset}; }
+void set_rng_state(RngState state) { g_seed = state.seed; g_offset = state.offset; }
 RngStateGuard::RngStateGuard() : seed(g_seed), offset(g_offset) {}
 RngStateGuard::~RngStateGuard() { g_seed = seed; g_offset = offset; }
 

@@ -113,6 +113,10 @@ int64_t DPOTrainer::steps_per_epoch() const {
   return ((int64_t)pairs_.size() + o_.batch_size - 1) / o_.batch_size;
 }
 
+void DPOTrainer::register_state(TrainState &state) {
+  state.add("optimizer", opt_).add("step", step_);
+}
+
 Metrics DPOTrainer::step(const std::vector<size_t> &idx) { return compute(idx, true); }
 
 Metrics DPOTrainer::evaluate(const std::vector<size_t> &idx) {

@@ -9,6 +9,7 @@
 #include "rlhf/data.h"
 #include "rlhf/options.h"
 #include "rlhf/policy_run.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -45,6 +46,8 @@ class DPOTrainer {
   // One gradient step on pairs idx; TRL's metrics: loss, rewards/{chosen,rejected,accuracies,margins},
   // logps/{chosen,rejected}.
   Metrics step(const std::vector<size_t> &idx);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   // The same metrics without an update (no graph).
   Metrics evaluate(const std::vector<size_t> &idx);
   size_t size() const { return pairs_.size(); }

@@ -52,6 +52,10 @@ GRPOTrainer::GRPOTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards reward, co
       o_((grpo_options().check(opts, "grpo"), opts.validate(), std::move(opts))),
       opt_(policy, o_.optim, o_.loop.steps * o_.num_iterations) {}
 
+void GRPOTrainer::register_state(TrainState &state) {
+  state.add("optimizer", opt_).add("iter", iter_).add("optimizer_steps", opt_steps_);
+}
+
 Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
   const int64_t G = o_.num_generations;
   const double T = o_.sampling.temperature;

@@ -11,6 +11,7 @@
 #include "rlhf/policy_run.h"
 #include "rlhf/rewards.h"
 #include "rlhf/rollout.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -45,6 +46,8 @@ class GRPOTrainer {
   GRPOTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards reward, const nn::Tokenizer &tok, GRPOConfig opts);
   // prompts: batch_size user turns. Returns TRL's GRPO metric names.
   Metrics step(const std::vector<std::string> &prompts);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   const Rollout &last_rollout() const { return last_; }
 
  private:

@@ -121,6 +121,10 @@ int64_t KTOTrainer::steps_per_epoch() const {
   return ((int64_t)examples_.size() + o_.batch_size - 1) / o_.batch_size;
 }
 
+void KTOTrainer::register_state(TrainState &state) {
+  state.add("optimizer", opt_).add("step", step_);
+}
+
 Metrics KTOTrainer::step(const std::vector<size_t> &idx) { return compute(idx, true); }
 
 Metrics KTOTrainer::evaluate(const std::vector<size_t> &idx) {

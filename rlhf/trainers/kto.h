@@ -9,6 +9,7 @@
 #include "rlhf/data.h"
 #include "rlhf/options.h"
 #include "rlhf/policy_run.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -54,6 +55,8 @@ class KTOTrainer {
   // margins}, logps/{chosen,rejected}, count/{chosen,rejected}. A side absent from the batch logs
   // no rewards/logps of its own (as TRL).
   Metrics step(const std::vector<size_t> &idx);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   // The same metrics without an update (no graph).
   Metrics evaluate(const std::vector<size_t> &idx);
   size_t size() const { return examples_.size(); }

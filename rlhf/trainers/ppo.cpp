@@ -70,6 +70,12 @@ PPOTrainer::PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &val
   check_reward_model_fits(policy.config, value.backbone->config, "(value model)", 0);
 }
 
+void PPOTrainer::register_state(TrainState &state) {
+  state.add("value_model", value_).add("optimizer", policy_opt_).add("value_optimizer", value_opt_);
+  state.add("beta", beta_).add("iter", iter_).add("updates", updates_);
+  state.add("last_lr", last_stats_.lr).add("last_grad_norm", last_stats_.grad_norm);
+}
+
 Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   const double T = o_.sampling.temperature;
   policy_.eval();  // dropout off everywhere, also while training (N implementation details)

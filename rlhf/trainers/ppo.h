@@ -10,6 +10,7 @@
 #include "nn/tokenizer.h"
 #include "rlhf/policy_run.h"
 #include "rlhf/rollout.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -50,6 +51,8 @@ class PPOTrainer {
   PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &value, Rewards reward, const nn::Tokenizer &tok,
              PPOConfig opts);
   Metrics step(const std::vector<std::string> &prompts);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   double beta() const { return beta_; }
   const Rollout &last_rollout() const { return last_; }
 

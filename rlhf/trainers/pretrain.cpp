@@ -26,6 +26,7 @@ const OptionTable<PretrainConfig> &pretrain_options() {
     t.add("data", &O::data, "pretraining corpus: JSONL of {\"text\": ...}")
         .add("out", &O::out, "run directory")
         .add("overwrite", &O::overwrite, kOverwriteHelp)
+        .add("resume", &O::resume, kResumeHelp)
         .add("tokenizer", &O::tokenizer, "tokenizer.json to use; empty = train one on the corpus")
         .add("vocab_size", &O::vocab_size, "vocabulary of the tokenizer trained when none is given", Range::at_least(257))
         .add("eval_fraction", &O::eval_fraction, "share of documents held out for the eval loss", Range::between(0, 0.5))
@@ -174,7 +175,7 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
 
   json resolved = pretrain_options().resolved(cfg);
   resolved["model"] = gcfg.to_json();
-  RunDir run(cfg.out, cfg.overwrite);
+  RunDir run(cfg.out, cfg.overwrite, cfg.resume);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);
@@ -200,8 +201,11 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
     }
   };
 
+  TrainState state;
+  state.add("model", model).add("optimizer", opt).add("batches", rng);
+  state.add("losses", res.losses).add("eval_loss", res.eval_loss).add("samples", samples);
   TrainingLoop loop{.task = "pretrain", .options = cfg.loop, .shown = {"loss", "lr"}, .last_value = {"lr", "tokens"},
-                    .quiet = quiet};
+                    .quiet = quiet, .state = &state};
   run_training_loop(loop, run, [&](int64_t step) {
     // 1. B random windows of ctx + 1 tokens; 2. next-token loss; 3. one optimizer step.
     std::vector<int64_t> starts((size_t)B);

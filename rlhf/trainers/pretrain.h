@@ -18,6 +18,7 @@ struct PretrainConfig {
   std::string data = "data/pretrain.jsonl";
   std::string out = "runs/pretrain";
   bool overwrite = false;
+  std::string resume = "";  // "" = a new run; latest or a checkpoint-N folder of out
   std::string tokenizer;       // tokenizer.json to use; empty = train one on the corpus
   int64_t vocab_size = 512;    // of the tokenizer trained when `tokenizer` is empty
   double eval_fraction = 0.05;

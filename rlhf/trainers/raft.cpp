@@ -37,6 +37,10 @@ RaftTrainer::RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, c
       o_((raft_options().check(opts, "raft"), std::move(opts))),
       opt_(policy, o_.optim, gradient_steps(o_)) {}
 
+void RaftTrainer::register_state(TrainState &state) {
+  state.add("optimizer", opt_).add("iter", iter_).add("updates", updates_);
+}
+
 Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   const int64_t k = o_.k, n = (int64_t)prompts.size();
   policy_.eval();  // dropout off

@@ -10,6 +10,7 @@
 #include "nn/tokenizer.h"
 #include "rlhf/policy_run.h"
 #include "rlhf/rollout.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -33,6 +34,8 @@ class RaftTrainer {
   // One iteration: sample K per prompt, rank by reward, SFT on the best. Metrics: objective/scores
   // (all samples), raft/kept_scores, objective/kl (of the kept responses, k1 to the reference), loss.
   Metrics step(const std::vector<std::string> &prompts);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   // The rows kept from the last rollout (the best of each group of K).
   const std::vector<int64_t> &kept() const { return kept_; }
 

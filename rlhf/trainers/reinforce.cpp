@@ -34,6 +34,10 @@ ReinforceTrainer::ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards 
       o_((reinforce_options().check(opts, "reinforce"), std::move(opts))),
       opt_(policy, o_.optim, o_.loop.steps) {}  // one gradient step per iteration
 
+void ReinforceTrainer::register_state(TrainState &state) {
+  state.add("optimizer", opt_).add("baseline", baseline_).add("have_baseline", have_baseline_).add("iter", iter_);
+}
+
 Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   const int64_t k = o_.rloo_k;
   const double T = o_.sampling.temperature;

@@ -9,6 +9,7 @@
 #include "nn/tokenizer.h"
 #include "rlhf/policy_run.h"
 #include "rlhf/rollout.h"
+#include "rlhf/train_state.h"
 
 namespace nanorlhf::rlhf {
 
@@ -36,6 +37,8 @@ class ReinforceTrainer {
                    ReinforceConfig opts);
   // prompts: batch_size user turns (each sampled rloo_k times). Returns TRL-named metrics.
   Metrics step(const std::vector<std::string> &prompts);
+  // What its steps carry over (optimizer moments, counters), for checkpoints that resume.
+  void register_state(TrainState &state);
   const Rollout &last_rollout() const { return last_; }
 
  private:

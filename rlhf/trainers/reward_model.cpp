@@ -27,6 +27,7 @@ const OptionTable<RewardConfig> &reward_options() {
         .add("world", &O::world, "world folder whose noiseless oracle rm_accuracy compares against; empty = skip")
         .add("out", &O::out, "run directory")
         .add("overwrite", &O::overwrite, kOverwriteHelp)
+        .add("resume", &O::resume, kResumeHelp)
         .add("margin", &O::margin, "Bradley-Terry margin m in -log sigmoid(r_w - r_l - m) (Llama 2)")
         .add("normalize", &O::normalize, "shift and scale the head so the training responses score mean 0, std 1")
         .add("eval_every", [](O &o) -> auto & { return o.loop.eval_every; },
@@ -127,7 +128,7 @@ RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
 
   json resolved = reward_options().resolved(cfg);
   resolved["model"] = sft.model->config.to_json();
-  RunDir run(cfg.out, cfg.overwrite);
+  RunDir run(cfg.out, cfg.overwrite, cfg.resume);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);  // the head's initialisation
@@ -151,8 +152,11 @@ RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
   };
 
   EpochSampler batches(train.size(), (size_t)cfg.batch_size, cfg.seed, ShortBatch::kEndsEpoch);
+  TrainState state;
+  state.add("model", rm).add("optimizer", opt).add("batches", batches);
+  state.add("losses", res.losses).add("accuracies", res.accuracies);
   TrainingLoop loop{.task = "rm", .options = cfg.loop, .shown = {"loss", "accuracy"}, .last_value = {"lr", "epoch"},
-                    .quiet = quiet};
+                    .quiet = quiet, .state = &state};
   run_training_loop(loop, run, [&](int64_t step) {
     // 1. r(x, y_w), r(x, y_l) of a batch of pairs; 2. the Bradley-Terry loss; 3. one optimizer step.
     std::vector<size_t> rows = batches.next();

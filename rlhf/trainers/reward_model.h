@@ -21,6 +21,7 @@ struct RewardConfig {
   std::string world = "data";    // the noiseless oracle rm_accuracy compares against; empty = skip
   std::string out = "runs/rm";
   bool overwrite = false;
+  std::string resume = "";  // "" = a new run; latest or a checkpoint-N folder of out
   double margin = 0.0;           // m in -log sigmoid(r_w - r_l - m) (Llama 2)
   bool normalize = true;         // training responses score mean 0, std 1
   uint64_t seed = 1;

@@ -27,6 +27,7 @@ const OptionTable<SFTConfig> &sft_options() {
         .add("init", &O::init, "pretraining run directory (model.safetensors, config.json, tokenizer.json)")
         .add("out", &O::out, "run directory")
         .add("overwrite", &O::overwrite, kOverwriteHelp)
+        .add("resume", &O::resume, kResumeHelp)
         .add("truncate", &O::truncate, "cut demonstrations longer than the context instead of failing")
         .add("samples", &O::samples, "greedy samples written to samples.txt at the end", Range::at_least(0))
         .add("sample_tokens", &O::sample_tokens, "max new tokens per sample", Range::at_least(1));
@@ -104,7 +105,7 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   json resolved = sft_options().resolved(cfg);
   resolved["model"] = model.config.to_json();
   resolved["init_model"] = init.config.value("model", json::object());
-  RunDir run(cfg.out, cfg.overwrite);
+  RunDir run(cfg.out, cfg.overwrite, cfg.resume);
   run.write_config(resolved);
 
   manual_seed(cfg.seed);  // dropout, if any
@@ -115,8 +116,10 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   res.examples = (int64_t)examples.size();
   EpochSampler batches(examples.size(), (size_t)cfg.batch_size, cfg.seed, ShortBatch::kEndsEpoch);
 
+  TrainState state;
+  state.add("model", model).add("optimizer", opt).add("batches", batches).add("losses", res.losses);
   TrainingLoop loop{.task = "sft", .options = cfg.loop, .shown = {"loss", "lr"}, .last_value = {"lr", "epoch"},
-                    .quiet = quiet};
+                    .quiet = quiet, .state = &state};
   run_training_loop(loop, run, [&](int64_t step) {
     // 1. a batch of demonstrations; 2. the loss on assistant tokens; 3. one optimizer step.
     SftBatch batch = make_sft_batch(examples, batches.next(), tok.pad_id(), dev);

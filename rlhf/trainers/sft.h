@@ -18,6 +18,7 @@ struct SFTConfig {
   std::string init = "runs/pretrain";  // the pretraining run directory
   std::string out = "runs/sft";
   bool overwrite = false;
+  std::string resume = "";  // "" = a new run; latest or a checkpoint-N folder of out
   bool truncate = false;  // cut demonstrations longer than the context instead of failing
   int64_t samples = 6, sample_tokens = 48;
   uint64_t seed = 1;
