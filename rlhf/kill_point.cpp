@@ -8,12 +8,14 @@
 
 namespace nanorlhf::rlhf {
 
-void kill_point(const char *point, int64_t step) {
+void kill_point(const char *point, int64_t step, const std::string &task) {
   static const std::string at = [] {
     const char *v = std::getenv("NANORLHF_KILL_AT");
     return std::string(v ? v : "");
   }();
-  if (!at.empty() && at == std::string(point) + ":" + std::to_string(step)) ::raise(SIGKILL);
+  if (at.empty()) return;
+  const std::string here = std::string(point) + ":" + std::to_string(step);
+  if (at == here || at == task + ":" + here) ::raise(SIGKILL);
 }
 
 }  // namespace nanorlhf::rlhf

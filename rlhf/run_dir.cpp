@@ -114,7 +114,7 @@ void RunDir::open_for_resume(bool overwrite, const std::string &resume) {
   }
   if (resume == "latest") {
     resume_ = latest_checkpoint(root_);
-    if (resume_.empty())
+    if (resume_.empty() && holds_run(root_))
       std::fprintf(stderr, "resume: no checkpoint in '%s' yet: the run starts from step 0\n", out_.c_str());
     return;
   }

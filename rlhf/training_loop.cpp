@@ -48,7 +48,7 @@ void run_training_loop(const TrainingLoop &loop, RunDir &run, const std::functio
                    (long long)start, (long long)o.steps);
   }
   for (int64_t i = start; i < o.steps; ++i) {
-    kill_point("step", i + 1);
+    kill_point("step", i + 1, loop.task);
     const auto t0 = std::chrono::steady_clock::now();
     StepOutput out = step(i);
     // A non-finite grad_norm that reached here is a step the optimizer skipped (skip_nonfinite);

@@ -103,6 +103,10 @@ std::vector<ConfigKey> pipeline_schema() {
   std::vector<ConfigKey> s = {
       {"out", "runs/pipeline", "folder for every stage's run directory, summary.json and report.html"},
       {"overwrite", false, "replace the pipeline run already in `out`, stage by stage as each finishes"},
+      {"resume", false, "continue the killed pipeline in `out`: finished stages are kept, the one that was running "
+                        "continues from its newest checkpoint (save_every), the rest run"},
+      {"save_every", 0, "steps between every training stage's checkpoint-N folders (resume continues from them); "
+                        "0 = none", 0.0},
       {"stages", "pretrain,sft,preferences,rm,reinforce,ppo,dpo",
        "stages to train, in order (eval runs after them); a stage left out is reused from `out` if present"},
       {"samples", 8, "sample responses per stage in report.html", 0.0},
@@ -113,7 +117,9 @@ std::vector<ConfigKey> pipeline_schema() {
   }
   for (const auto &st : pipeline_stages()) {
     nlohmann::json w = st.wired("", no_dir);
-    w["overwrite"] = false;  // the pipeline's own overwrite key
+    w["overwrite"] = false;  // the pipeline's own overwrite, resume and save_every keys
+    w["resume"] = "";
+    w["save_every"] = 0;
     auto keys = prefixed_stage_keys(st.name, st.name, w);
     s.insert(s.end(), keys.begin(), keys.end());
   }
@@ -175,11 +181,30 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
       todo.insert(name);
     }
   }
-  NR_CHECK(c.flag("overwrite") || !fs::exists(out + "/config.json"),
+  const bool resume = c.flag("resume");
+  NR_CHECK(resume || c.flag("overwrite") || !fs::exists(out + "/config.json"),
            "pipeline: {} holds a pipeline run already (config.json); give --overwrite to replace it (each stage's "
-           "folder is replaced once that stage has finished), or another out", out);
+           "folder is replaced once that stage has finished), --resume to continue it, or another out", out);
+  // pipeline_state.json: the stages finished so far with their results, what `resume` keeps.
+  const std::string state_file = out + "/pipeline_state.json";
+  nlohmann::json done = nlohmann::json::object();
+  if (resume && fs::exists(state_file)) {
+    const nlohmann::json saved = nlohmann::json::parse(nn::read_file(state_file));
+    std::vector<std::string> differ;
+    const nlohmann::json now = c.resolved();
+    for (const auto &[k, v] : now.items())
+      if (k != "resume" && k != "overwrite" && k != "save_every" && saved["config"].value(k, nlohmann::json()) != v)
+        differ.push_back(k);
+    NR_CHECK(differ.empty(), "pipeline: resume with other settings than the run in {}: {}; resume with its settings "
+             "(its config.json), or start a new run", out, fmt::format("{}", fmt::join(differ, ", ")));
+    done = saved["done"];
+  }
   fs::create_directories(out);
   nn::write_file_atomic(out + "/config.json", c.resolved().dump(2) + "\n");
+  auto save_state = [&] {
+    nn::write_file_atomic(state_file, nlohmann::json{{"config", c.resolved()}, {"done", done}}.dump(2) + "\n");
+  };
+  save_state();
   auto dir = [&](const std::string &name) { return out + "/" + name; };
   auto log = [&](const std::string &msg) {
     if (!quiet) std::fprintf(stderr, "== %s\n", msg.c_str());
@@ -199,14 +224,26 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
   double rm_accuracy = std::nan("");
   for (const auto &st : pipeline_stages()) {
     if (!todo.count(st.name)) continue;
-    log(std::string("stage ") + st.name);
-    nlohmann::json wired = st.wired(world, dir);
-    wired["overwrite"] = c.flag("overwrite");
-    Config sc = prefixed_stage_config(st.name, st.name, c, wired);
-    auto t0 = std::chrono::steady_clock::now();
-    StageResult r = find_stage(st.name).run(sc, quiet);
-    seconds[st.name] = seconds_since(t0);
-    if (r.result.contains("rm_accuracy")) rm_accuracy = r.result["rm_accuracy"].get<double>();
+    if (done.contains(st.name)) {  // finished before the pipeline was killed
+      log(std::string("stage ") + st.name + ": finished before, kept");
+    } else {
+      log(std::string("stage ") + st.name);
+      nlohmann::json wired = st.wired(world, dir);
+      // A resumed stage continues its own run; one that finished (or never began) after the last
+      // record, or that has no checkpoints, runs again over what it left.
+      wired["overwrite"] = c.flag("overwrite") || resume;
+      wired["resume"] = resume ? "latest" : "";
+      wired["save_every"] = c.integer("save_every");
+      Config sc = prefixed_stage_config(st.name, st.name, c, wired);
+      auto t0 = std::chrono::steady_clock::now();
+      StageResult r = find_stage(st.name).run(sc, quiet);
+      done[st.name] = {{"seconds", seconds_since(t0)}, {"result", r.result}};
+      save_state();
+    }
+    seconds[st.name] = done[st.name]["seconds"].get<double>();
+    const nlohmann::json &result = done[st.name]["result"];
+    if (result.contains("rm_accuracy") && result["rm_accuracy"].is_number())
+      rm_accuracy = result["rm_accuracy"].get<double>();
   }
 
   // 3. Evaluate every policy that exists against SFT on the held-out prompts, with the same seed.
@@ -218,7 +255,7 @@ PipelineResult run_pipeline(const Config &c, bool quiet) {
     if (!st.policy || !fs::exists(dir(st.name) + "/model.safetensors")) continue;
     log("eval " + name);
     nlohmann::json ew = eval_wiring(world, dir(st.name), dir("sft"), out + "/eval/" + name);
-    ew["overwrite"] = c.flag("overwrite");
+    ew["overwrite"] = c.flag("overwrite") || resume;
     Config ec = prefixed_stage_config("eval", "eval", c, ew);
     auto t0 = std::chrono::steady_clock::now();
     EvalResult r = run_evaluate(eval_options().read(ec));

@@ -216,6 +216,45 @@ TEST(Resume, AResumeWithOtherSettingsOrOfAFinishedRunIsAClearError) {
   EXPECT_TRUE(nr_test::throws_with([&] { run_stage("dpo", from3); }, "holds a finished run"));
 }
 
+// `nanorlhf pipeline --resume` after a kill inside the reward model's stage: the finished stages are
+// kept, the reward model continues from its checkpoint, the rest run; every stage's weights and the
+// summary (but its timings) are those of the pipeline that never stopped.
+TEST(Resume, APipelineKilledMidStageResumesToTheSameSummary) {
+  if (!fs::exists("./nanorlhf")) GTEST_SKIP() << "no ./nanorlhf in the working directory (ctest runs in the build folder)";
+  const json args = {{"stages", "pretrain,sft,preferences,rm,dpo"}, {"samples", 1},
+                     {"world.n_pretrain_docs", 200}, {"world.n_sft", 20}, {"world.n_prompts", 12},
+                     {"world.n_eval_prompts", 6}, {"world.sft_multi_turn_fraction", 0.0},
+                     {"pretrain.steps", 4}, {"pretrain.batch_size", 4}, {"pretrain.vocab_size", 300},
+                     {"pretrain.samples", 0}, {"pretrain.model.ctx", 64}, {"pretrain.model.d_model", 32},
+                     {"pretrain.model.n_layer", 1}, {"pretrain.model.n_head", 2}, {"sft.steps", 3},
+                     {"sft.batch_size", 4}, {"sft.samples", 0}, {"preferences.k", 2}, {"preferences.max_new_tokens", 8},
+                     {"rm.steps", 6}, {"rm.batch_size", 4}, {"dpo.batch_size", 4}, {"eval.max_new_tokens", 8}};
+  const std::string ref = tiny().root + "/pipeline_ref", out = tiny().root + "/pipeline_killed";
+  json a = args;
+  a["out"] = ref;
+  run_stage("pipeline", a);
+  json k = args;
+  k["out"] = out, k["save_every"] = 2;
+  const int status = run_binary("pipeline", k, "rm:step:5");
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the pipeline was not killed in the rm stage";
+  ASSERT_TRUE(fs::exists(out + "/rm/checkpoint-4")) << "the rm stage saved no checkpoint before its kill";
+  const std::string sft_weights = bytes(out + "/sft/model.safetensors");
+  k["resume"] = true;
+  run_stage("pipeline", k);
+  EXPECT_EQ(bytes(out + "/sft/model.safetensors"), sft_weights);
+  for (const char *stage : {"pretrain", "sft", "rm", "dpo"})
+    EXPECT_EQ(bytes(ref + "/" + std::string(stage) + "/model.safetensors"),
+              bytes(out + "/" + std::string(stage) + "/model.safetensors")) << stage;
+  EXPECT_EQ(bytes(ref + "/preferences/train.jsonl"), bytes(out + "/preferences/train.jsonl"));
+  auto numbers = [](const std::string &dir) {
+    json s = json::parse(bytes(dir + "/summary.json"));
+    for (auto &row : s) row.erase("seconds"), row.erase("eval_seconds");
+    return s;
+  };
+  EXPECT_EQ(numbers(ref), numbers(out));
+  EXPECT_EQ(metrics_of(ref + "/rm"), metrics_of(out + "/rm"));
+}
+
 // The parts of a checkpoint read back exactly: AdamW's moments and step, the sampler's position
 // inside an epoch, the random state, non-finite doubles.
 struct TwoParams : nanorlhf::nn::Module {
