@@ -194,6 +194,27 @@ TEST(Resume, PPOKilledAnywhereEndsBitwiseAsTheUninterruptedRun) {
                   {"model.safetensors", "samples.txt"});
 }
 
+// The other trainers, each killed once between checkpoints and once mid-save.
+json policy_args(json extra) {
+  json a = {{"policy", tiny().sft}, {"reward_model", tiny().rm}, {"prompts", tiny().data + "/prompts.jsonl"},
+            {"world", ""}, {"steps", 6}, {"batch_size", 2}, {"max_new_tokens", 6}};
+  a.update(extra);
+  return a;
+}
+
+TEST(Resume, EveryOtherTrainerKilledAndResumedEndsBitwiseAsTheUninterruptedRun) {
+  const std::vector<std::string> points = {"step:5", "save:4"};
+  kill_and_resume("sft", {{"data", tiny().data + "/sft.jsonl"}, {"init", tiny().pretrain}, {"steps", 8},
+                          {"batch_size", 3}, {"warmup", 2}, {"log_every", 3}},  // dropout 0.1, from pretrain
+                  2, points, {"model.safetensors", "samples.txt"});
+  kill_and_resume("reinforce", policy_args({{"rloo_k", 1}}), 2, points, {"model.safetensors"});  // moving baseline
+  kill_and_resume("grpo", policy_args({{"num_generations", 2}, {"num_iterations", 2}}), 2, points, {"model.safetensors"});
+  kill_and_resume("raft", policy_args({{"k", 2}, {"minibatch_size", 1}}), 2, points, {"model.safetensors"});
+  kill_and_resume("online_dpo", policy_args({{"k", 2}}), 2, points, {"model.safetensors"});
+  kill_and_resume("kto", {{"data", tiny().pairs}, {"policy", tiny().sft}, {"world", ""}, {"steps", 7}, {"batch_size", 2}},
+                  2, points, {"model.safetensors"});
+}
+
 TEST(Resume, AResumeWithOtherSettingsOrOfAFinishedRunIsAClearError) {
   if (!fs::exists("./nanorlhf")) GTEST_SKIP() << "no ./nanorlhf in the working directory (ctest runs in the build folder)";
   const std::string out = tiny().root + "/dpo_bad_resume";
