@@ -70,6 +70,12 @@ Tensor layer_norm(const Tensor &x, const Tensor &weight, const Tensor &bias, dou
 // non-ignored targets), "sum" or "none" (per position, 0 where ignored).
 Tensor cross_entropy(const Tensor &logits, const Tensor &target, int64_t ignore_index = -100,
                      const std::string &reduction = "mean");
+// cross_entropy(hidden @ weight^T, target, ignore_index, "none") without the [N, V] logits in
+// memory at once: hidden [..., d], weight [V, d] (an LM head), target [...] -> [...]. The rows go
+// through in chunks of `chunk`, and the backward recomputes each chunk's logits, so the peak grows
+// with chunk * V, not with N * V (GPT-2's V = 50257 at 4096 tokens is 0.8 GB of float32 logits).
+Tensor linear_cross_entropy(const Tensor &hidden, const Tensor &weight, const Tensor &target, int64_t chunk = 1024,
+                            int64_t ignore_index = -100);
 Tensor embedding(const Tensor &weight, const Tensor &indices);
 Tensor index_select(const Tensor &x, int64_t dim, const Tensor &indices);
 Tensor gather(const Tensor &x, int64_t dim, const Tensor &indices);

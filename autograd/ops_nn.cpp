@@ -51,6 +51,54 @@ Tensor cross_entropy(const Tensor &logits, const Tensor &target, int64_t ignore_
   return per.sum() * (1.0 / std::max(count, 1.0));
 }
 
+// The chunked, fused linear head + cross-entropy (as Liger-Kernel's and Cut Cross-Entropy's), with
+// p_n = softmax(W h_n):
+// \ell_n = \log \sum_v e^{w_v^\top h_n} - w_{y_n}^\top h_n, \qquad
+// \frac{\partial \ell_n}{\partial h_n} = W^\top (p_n - e_{y_n}), \qquad
+// \frac{\partial \ell_n}{\partial W} = (p_n - e_{y_n})\, h_n^\top
+Tensor linear_cross_entropy(const Tensor &hidden, const Tensor &weight, const Tensor &target, int64_t chunk,
+                            int64_t ignore_index) {
+  NR_CHECK(hidden.dim() >= 1 && weight.dim() == 2 && hidden.shape().back() == weight.shape()[1],
+           "linear_cross_entropy: hidden {} and weight {} (vocab, d) disagree on d", shape_str(hidden.shape()),
+           shape_str(weight.shape()));
+  Shape lead(hidden.shape().begin(), hidden.shape().end() - 1);
+  NR_CHECK(target.shape() == lead, "linear_cross_entropy: hidden {} needs targets of shape {}, got {}",
+           shape_str(hidden.shape()), shape_str(lead), shape_str(target.shape()));
+  NR_CHECK(chunk >= 1, "linear_cross_entropy: chunk must be >= 1, got {}", chunk);
+  const int64_t d = weight.shape()[1];
+  Tensor h = hidden.reshape({-1, d}), t = target.reshape({-1}).contiguous();
+  const int64_t n = h.shape()[0];
+  std::vector<Tensor> losses, lses;
+  {
+    Tensor hd = h.detach();
+    for (int64_t i = 0; i < n; i += chunk) {
+      const int64_t c = std::min(chunk, n - i);
+      auto [loss, lse] = native::cross_entropy(native::matmul(hd.narrow(0, i, c), weight.detach().t()),
+                                               t.narrow(0, i, c).contiguous(), ignore_index);
+      losses.push_back(loss), lses.push_back(lse);
+    }
+  }
+  Tensor loss = n > 0 ? native::cat(losses, 0) : zeros({0}, {.dtype = hidden.dtype(), .device = hidden.device()});
+  Tensor lse = n > 0 ? native::cat(lses, 0) : loss;
+  Tensor per = record("linear_cross_entropy", {h, weight}, loss,
+                      [h = h.detach(), w = weight.detach(), t, lse, chunk, ignore_index](const Tensor &g) -> std::vector<Tensor> {
+    const int64_t n = h.shape()[0];
+    std::vector<Tensor> dh;
+    Tensor dw = zeros(w.shape(), {.dtype = w.dtype(), .device = w.device()});
+    for (int64_t i = 0; i < n; i += chunk) {
+      const int64_t c = std::min(chunk, n - i);
+      Tensor hc = h.narrow(0, i, c);
+      Tensor dlogits = native::cross_entropy_backward(native::matmul(hc, w.t()), t.narrow(0, i, c).contiguous(),
+                                                      lse.narrow(0, i, c).contiguous(),
+                                                      g.narrow(0, i, c).contiguous(), ignore_index);  // [c, V]
+      dh.push_back(native::matmul(dlogits, w));
+      dw = native::binary(native::BinaryOp::add, dw, native::matmul(dlogits.t(), hc));
+    }
+    return {n > 0 ? native::cat(dh, 0) : zeros(h.shape(), {.dtype = h.dtype(), .device = h.device()}), dw};
+  });
+  return per.reshape(lead);
+}
+
 Tensor embedding(const Tensor &weight, const Tensor &indices) {
   return record("embedding", {weight}, native::index_select_rows(weight, indices),
                 [indices, num = weight.shape()[0]](const Tensor &g) -> std::vector<Tensor> {

@@ -149,6 +149,8 @@ Tensor GPT::forward(const Tensor &idx, const Tensor &attention_mask, KVCache *ca
 }
 
 // [..., C] -> [..., vocab]
+const Tensor &GPT::head_weight() const { return lm_head ? lm_head->weight : wte->weight; }
+
 Tensor GPT::lm_logits(const Tensor &h) const {
   if (lm_head) return (*lm_head)(h);
   // Tied: logits = h E^T, E the token embedding [vocab, C] read through a transposed view.

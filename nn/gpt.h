@@ -37,6 +37,7 @@ class GPT : public Module {
   Tensor forward(const Tensor &idx, const Tensor &attention_mask = Tensor(), KVCache *cache = nullptr) const;
   Tensor operator()(const Tensor &idx) const { return forward(idx); }
   Tensor lm_logits(const Tensor &hidden) const;  // [.., d] -> [.., vocab]
+  const Tensor &head_weight() const;             // the LM head's [vocab, d] (wte's when tied)
   KVCache make_cache() const;
 
   GPTConfig config;
