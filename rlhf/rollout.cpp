@@ -128,8 +128,8 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
 bool round_trips(const nn::Tokenizer &tok, std::vector<int64_t> ids, const std::string &text) {
   using nlohmann::json;
   if (!ids.empty() && ids.back() == tok.eos_id()) ids.pop_back();
-  const std::string read = json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
-  return tok.encode(read, /*allow_special=*/false) == ids;
+  const std::string written = json(text).dump(-1, ' ', false, json::error_handler_t::replace);  // as write_jsonl
+  return tok.encode(json::parse(written).get<std::string>(), /*allow_special=*/false) == ids;
 }
 
 // The sequence is [left-padded prompt (P) | response (N)]. Response token t sits at position P + t
