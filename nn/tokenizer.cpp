@@ -107,6 +107,11 @@ void Tokenizer::build() {
     if (!ranks_.emplace(pair_key(a, b), static_cast<int32_t>(i)).second)
       throw std::invalid_argument("tokenizer merge " + std::to_string(i) + " (" + std::to_string(a) + ", " +
                                   std::to_string(b) + ") repeats an earlier merge");
+    if (pieces_[a].size() + pieces_[b].size() > kMaxPieceBytes)
+      throw std::invalid_argument("tokenizer merge " + std::to_string(i) + " (" + std::to_string(a) + ", " +
+                                  std::to_string(b) + ") makes a token of " +
+                                  std::to_string(pieces_[a].size() + pieces_[b].size()) + " bytes; the most is " +
+                                  std::to_string(kMaxPieceBytes));
     pieces_.push_back(pieces_[a] + pieces_[b]);
   }
   first_special_ = static_cast<int64_t>(pieces_.size());
@@ -207,6 +212,7 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size
   for (auto& [k, c] : counts) heap.push({c, k});
 
   std::vector<std::pair<int64_t, int64_t>> merges;
+  std::vector<size_t> piece_len(256, 1);  // bytes of each token made so far
   std::unordered_map<uint64_t, int64_t> delta;
   while (merges.size() < target_merges) {
     Entry best{0, 0};
@@ -224,8 +230,13 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size
     if (!found) break;  // every word is a single token
 
     const int32_t a = static_cast<int32_t>(key_left(best.key)), b = static_cast<int32_t>(key_right(best.key));
+    if (piece_len[a] + piece_len[b] > kMaxPieceBytes) {  // from_merges would refuse it
+      counts.erase(best.key);
+      continue;
+    }
     const int32_t new_id = static_cast<int32_t>(256 + merges.size());
     merges.emplace_back(a, b);
+    piece_len.push_back(piece_len[a] + piece_len[b]);
 
     std::vector<int32_t> affected = std::move(where[best.key]);
     where.erase(best.key);

@@ -30,11 +30,17 @@ class Tokenizer {
   // Learns merges on `texts` until the vocabulary (bytes + merges + special tokens) holds
   // `vocab_size` tokens, or no pair is left to merge. Special-token strings in the texts are
   // removed before counting; merges never cross pre-split word boundaries. Deterministic: the most
-  // frequent pair wins, ties go to the smallest (left id, right id).
+  // frequent pair wins, ties go to the smallest (left id, right id); a pair that would make a token
+  // longer than kMaxPieceBytes is never merged.
   static Tokenizer train(const std::vector<std::string>& texts, int vocab_size);
 
+  // The longest token, in bytes. Merges can double a token's length each time, so a few dozen in a
+  // hostile tokenizer.json would ask for exponential memory; real BPE vocabularies' longest tokens
+  // (runs of spaces or dashes) are well under 256 bytes.
+  static constexpr size_t kMaxPieceBytes = 1024;
+
   // Builds a tokenizer from an explicit merge list (merge i creates id 256 + i). Throws if a merge
-  // refers to an id not yet created.
+  // refers to an id not yet created or makes a token longer than kMaxPieceBytes.
   static Tokenizer from_merges(std::vector<std::pair<int64_t, int64_t>> merges);
 
   // Text -> ids. With allow_special, special-token strings map to their ids; otherwise they are

@@ -105,6 +105,7 @@ SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, con
       out.prompts.push_back(r.prompts[b]);
       out.responses.push_back(r.responses[b]);
       out.finished.push_back(r.gen.finished[b]);
+      out.round_trips.push_back(r.round_trips[b]);
       out.lengths.push_back(len[b]);
     }
   }

@@ -21,8 +21,9 @@ namespace nanorlhf::rlhf {
 // cfg.seed + i, so the same prompts, model and seed give the same responses whatever else runs.
 struct SampledResponses {
   std::vector<std::string> prompts, responses;
-  std::vector<bool> finished;    // ended with <|eos|>
-  std::vector<int64_t> lengths;  // response tokens (incl. <|eos|>)
+  std::vector<bool> finished;     // ended with <|eos|>
+  std::vector<bool> round_trips;  // re-read from JSON, the text encodes to the sampled tokens
+  std::vector<int64_t> lengths;   // response tokens (incl. <|eos|>)
 };
 SampledResponses sample_in_chunks(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                                   const nn::GenerationConfig &cfg, int64_t batch);

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "nanorlhf/nanorlhf.h"
 #include "nn/losses.h"
 #include "rlhf/objectives.h"
@@ -118,8 +120,16 @@ Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::v
       if (mask[b * N + t] != 0) row.push_back(resp[b * N + t]);
     g_sampled_tokens += (int64_t)row.size();
     r.responses.push_back(tok.decode(row, /*skip_special=*/true));
+    r.round_trips.push_back(round_trips(tok, std::move(row), r.responses.back()));
   }
   return r;
+}
+
+bool round_trips(const nn::Tokenizer &tok, std::vector<int64_t> ids, const std::string &text) {
+  using nlohmann::json;
+  if (!ids.empty() && ids.back() == tok.eos_id()) ids.pop_back();
+  const std::string written = json(text).dump(-1, ' ', false, json::error_handler_t::replace);  // as write_jsonl
+  return tok.encode(json::parse(written).get<std::string>(), /*allow_special=*/false) == ids;
 }
 
 // The sequence is [left-padded prompt (P) | response (N)]. Response token t sits at position P + t

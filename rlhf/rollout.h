@@ -19,6 +19,7 @@ struct Rollout {
   std::vector<std::string> prompts;    // the user turns
   nn::GenerationOutput gen;            // sequences [B, P+N], masks, sampled log-probs [B, N]
   std::vector<std::string> responses;  // decoded response text, special tokens removed
+  std::vector<bool> round_trips;       // written to JSON and re-encoded, the text gives the sampled tokens
   Tensor scores;                       // [B] r(x, y) minus the missing-EOS penalty (set by rollout())
   std::map<std::string, double> reward_metrics;  // rewards/<name>/mean and /std of each named reward
 };
@@ -73,6 +74,12 @@ int64_t sampled_tokens();
 // Prompts are rendered with the chat template (<|bos|><|user|>prompt<|assistant|>) and sampled.
 Rollout sample_responses(nn::GPT &policy, const nn::Tokenizer &tok, const std::vector<std::string> &prompts,
                          const nn::GenerationConfig &cfg);
+
+// Whether `text`, the decoding of sampled response tokens `ids` (<|eos|> last if it finished), comes
+// back as `ids` when written to JSON, read and encoded again. Byte-level BPE can sample what text
+// cannot give back: part of a multi-byte UTF-8 character (JSON holds U+FFFD instead), a special token
+// mid-way (decode drops it) or a split of a word that is not BPE's own.
+bool round_trips(const nn::Tokenizer &tok, std::vector<int64_t> ids, const std::string &text);
 
 // log pi(y_t | x, y_<t) of the response tokens of a rollout under `model` (logits / temperature):
 // [B, N], 0 where response_mask is 0. Differentiable when grad mode is on. If `logits_out` is

@@ -101,6 +101,7 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
         all.prompts.push_back(src.prompts[i]);
         all.responses.push_back(src.responses[i]);
         all.finished.push_back(src.finished[i]);
+        all.round_trips.push_back(src.round_trips[i]);
         all.lengths.push_back(src.lengths[i]);
       }
     s = std::move(all);
@@ -117,12 +118,13 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
   PreferencesResult res;
   std::vector<json> train, held;
   double score_sum = 0;
-  int64_t agree = 0, decided = 0, finished = 0;
+  int64_t agree = 0, decided = 0, finished = 0, not_round_trip = 0;
   std::vector<double> scores(s.responses.size());
   for (size_t i = 0; i < s.responses.size(); ++i) {
     scores[i] = oracle.score(s.prompts[i], s.responses[i], s.finished[i]).total;
     score_sum += scores[i];
     finished += s.finished[i];
+    not_round_trip += !s.round_trips[i];
   }
   for (size_t p = 0; p < prompts.size(); ++p) {
     std::vector<std::pair<size_t, size_t>> pairs;
@@ -140,6 +142,12 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
       // An empty response (EOS first, or only special tokens) is not a TRL preference record: the
       // readers reject "" (rlhf/data.h), so such a pair would make the whole file unreadable.
       if (s.responses[a].empty() || s.responses[b].empty()) continue;
+      // The reward model and DPO re-encode the text: a pair is kept only if that gives the sampled
+      // tokens (a cut UTF-8 character, read back as U+FFFD, can even outgrow the context).
+      if (!s.round_trips[a] || !s.round_trips[b]) {
+        ++res.dropped_not_round_trip;
+        continue;
+      }
       const int label = oracle.label_pair(prompts[p], s.responses[a], s.finished[a], s.responses[b], s.finished[b],
                                           label_t, rng);
       const size_t w = label == 0 ? a : b, l = label == 0 ? b : a;
@@ -155,7 +163,8 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
       (heldout[p] ? held : train).push_back(std::move(rec));
     }
   }
-  NR_CHECK(!train.empty(), "preferences: every pair had two identical responses; raise k or temperature");
+  NR_CHECK(!train.empty(), "preferences: no training pair is left ({} identical, {} dropped_not_round_trip); raise k or "
+           "temperature", res.identical_skipped, res.dropped_not_round_trip);
 
   RunDir run(cfg.out, cfg.overwrite);
   run.write_config(preferences_options().resolved(cfg));
@@ -171,16 +180,20 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
                    {"pairs/train", res.train_pairs},
                    {"pairs/heldout", res.heldout_pairs},
                    {"pairs/identical_skipped", res.identical_skipped},
+                   {"pairs/dropped_not_round_trip", res.dropped_not_round_trip},
                    {"labels/agreement_with_oracle", res.label_agreement},
                    {"samples/oracle_score", res.mean_oracle_score},
                    {"samples/finished", double(finished) / double(s.responses.size())},
+                   {"samples/not_round_trip", not_round_trip},
                    {"samples/seconds", secs}});
   run.commit();
   if (!quiet)
     std::fprintf(stderr,
-                 "preferences: %lld train + %lld held-out pairs (%lld identical skipped) in %.1fs; labels agree with the "
+                 "preferences: %lld train + %lld held-out pairs (%lld identical skipped, %lld dropped_not_round_trip: "
+                 "%lld of %zu responses do not re-encode to their sampled tokens) in %.1fs; labels agree with the "
                  "noiseless oracle on %.1f%% of decided pairs; mean oracle score %.2f\n",
-                 (long long)res.train_pairs, (long long)res.heldout_pairs, (long long)res.identical_skipped, secs,
+                 (long long)res.train_pairs, (long long)res.heldout_pairs, (long long)res.identical_skipped,
+                 (long long)res.dropped_not_round_trip, (long long)not_round_trip, s.responses.size(), secs,
                  100 * res.label_agreement, res.mean_oracle_score);
   return res;
 }

@@ -37,6 +37,7 @@ const OptionTable<PreferencesConfig> &preferences_options();
 struct PreferencesResult {
   int64_t train_pairs = 0, heldout_pairs = 0;
   int64_t identical_skipped = 0;  // pairs whose two responses had the same text
+  int64_t dropped_not_round_trip = 0;  // pairs with a response whose text does not re-encode to its tokens
   double label_agreement = 0;     // noisy labels that agree with the noiseless oracle (pairs with different scores)
   double mean_oracle_score = 0;   // of every sampled response
   std::string train_path, heldout_path;
@@ -45,7 +46,8 @@ struct PreferencesResult {
 // Writes out/train.jsonl and out/heldout.jsonl (the held-out prompts' pairs, for the reward model's
 // evaluation), plus config.json and metrics.jsonl. Records are {"prompt","chosen","rejected"} with
 // "chosen_finished"/"rejected_finished" (false: the response was cut at max_new_tokens without
-// <|eos|>; extra fields TRL readers ignore).
+// <|eos|>; extra fields TRL readers ignore). A pair is dropped, and counted, when a response's text
+// would not re-encode to the tokens that were sampled (rlhf::round_trips).
 PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet = false);
 
 }  // namespace nanorlhf::rlhf

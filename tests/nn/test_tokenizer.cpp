@@ -281,6 +281,17 @@ TEST(Tokenizer, RejectsTooSmallVocab) {
   EXPECT_THROW(Tokenizer::train({"abc"}, 100), std::invalid_argument);
 }
 
+// A corpus of one long word: the trainer stops doubling "a"s at kMaxPieceBytes, so what it writes loads.
+TEST(Tokenizer, TrainingNeverMakesATokenLoadWouldRefuse) {
+  Tokenizer tok = Tokenizer::train({std::string(5000, 'a')}, 300);
+  size_t longest = 0;
+  for (int64_t id = 0; id < tok.vocab_size(); ++id)
+    if (!tok.is_special(id)) longest = std::max(longest, tok.id_to_piece(id).size());
+  EXPECT_EQ(longest, Tokenizer::kMaxPieceBytes);
+  EXPECT_NO_THROW(Tokenizer::from_merges(tok.merges()));
+  EXPECT_EQ(tok.decode(tok.encode(std::string(5000, 'a'))), std::string(5000, 'a'));
+}
+
 TEST(Tokenizer, DecodeRejectsOutOfRangeIds) {
   const Tokenizer& tok = trained();
   EXPECT_THROW(tok.decode({1, -1}), std::out_of_range);
@@ -329,6 +340,11 @@ TEST(Tokenizer, LoadGivesClearErrors) {
   expect_error(path, "vocab_size");
   write(R"({"version":1,"vocab_size":263,"merges":[[104,300]],"special_tokens":{}})");
   expect_error(path, "merge 0");
+  // Each merge doubles the token: merge 9 makes 1024 "a"s, merge 10 would make 2048 (kMaxPieceBytes 1024).
+  std::string doubling = "[[97,97]";
+  for (int i = 0; i < 40; ++i) doubling += ",[" + std::to_string(256 + i) + "," + std::to_string(256 + i) + "]";
+  write(R"({"version":1,"vocab_size":303,"merges":)" + doubling + R"(],"special_tokens":{}})");
+  expect_error(path, "merge 10 (265, 265) makes a token of 2048 bytes; the most is 1024");
   write(R"({"version":2,"vocab_size":262,"merges":[],"special_tokens":{}})");
   expect_error(path, "version");
   write(R"({"version":1,"vocab_size":262,"special_tokens":{}})");
