@@ -12,14 +12,18 @@ namespace nanorlhf::nn {
 // ---- GPTConfig ------------------------------------------------------------------------------------
 
 nlohmann::json GPTConfig::to_json() const {
-  return {{"vocab", vocab},     {"ctx", ctx},         {"d_model", d_model},        {"n_layer", n_layer},
-          {"n_head", n_head},   {"dropout", dropout}, {"tie_weights", tie_weights}};
+  nlohmann::json j = {{"vocab", vocab},   {"ctx", ctx},         {"d_model", d_model},        {"n_layer", n_layer},
+                      {"n_head", n_head}, {"dropout", dropout}, {"tie_weights", tie_weights}};
+  // Only when not the default, so run configs written before the key existed read back the same.
+  if (layer_norm_eps != GPTConfig{}.layer_norm_eps) j["layer_norm_eps"] = layer_norm_eps;
+  return j;
 }
 
 GPTConfig GPTConfig::from_json(const nlohmann::json &j) {
   NR_CHECK(j.is_object(), "GPTConfig: expected a JSON object, got {}", j.dump());
   GPTConfig c;
-  const std::vector<std::string> keys = {"vocab", "ctx", "d_model", "n_layer", "n_head", "dropout", "tie_weights"};
+  const std::vector<std::string> keys = {"vocab",   "ctx",         "d_model",       "n_layer",
+                                         "n_head",  "dropout",     "tie_weights",   "layer_norm_eps"};
   for (auto it = j.begin(); it != j.end(); ++it)
     NR_CHECK(std::find(keys.begin(), keys.end(), it.key()) != keys.end(), "GPTConfig: unknown key '{}'; valid keys: {}",
              it.key(), fmt::join(keys, ", "));
@@ -43,6 +47,13 @@ GPTConfig GPTConfig::from_json(const nlohmann::json &j) {
     NR_CHECK(j["tie_weights"].is_boolean(), "GPTConfig: 'tie_weights' must be true or false, got {}",
              j["tie_weights"].dump());
     c.tie_weights = j["tie_weights"].get<bool>();
+  }
+  if (j.contains("layer_norm_eps")) {
+    NR_CHECK(j["layer_norm_eps"].is_number(), "GPTConfig: 'layer_norm_eps' must be a number, got {}",
+             j["layer_norm_eps"].dump());
+    c.layer_norm_eps = j["layer_norm_eps"].get<double>();
+    NR_CHECK(c.layer_norm_eps > 0 && c.layer_norm_eps < 1, "GPTConfig: 'layer_norm_eps' must be in (0, 1), got {}",
+             c.layer_norm_eps);
   }
   NR_CHECK(c.d_model % c.n_head == 0, "GPTConfig: d_model {} must be divisible by n_head {}", c.d_model, c.n_head);
   return c;
@@ -105,8 +116,8 @@ GPT::GPT(const GPTConfig &cfg) : config(cfg) {
   drop = register_module("drop", std::make_shared<Dropout>(cfg.dropout));
   for (int64_t i = 0; i < cfg.n_layer; ++i)
     blocks.push_back(register_module("blocks." + std::to_string(i),
-                                     std::make_shared<Block>(cfg.d_model, cfg.n_head, cfg.dropout)));
-  ln_f = register_module("ln_f", std::make_shared<LayerNorm>(cfg.d_model));
+                                     std::make_shared<Block>(cfg.d_model, cfg.n_head, cfg.dropout, cfg.layer_norm_eps)));
+  ln_f = register_module("ln_f", std::make_shared<LayerNorm>(cfg.d_model, cfg.layer_norm_eps));
   if (!cfg.tie_weights) lm_head = register_module("lm_head", std::make_shared<Linear>(cfg.d_model, cfg.vocab, false));
   // GPT-2: projections into the residual stream get std 0.02 / sqrt(2 n_layer), so the stream's
   // variance does not grow with depth (two residual adds per block).
@@ -210,7 +221,8 @@ Tensor ScalarModel::values(const Tensor &idx, const Tensor &attention_mask) cons
 
 void ScalarModel::init_backbone_from(const GPT &gpt) {
   const GPTConfig &a = backbone->config, &b = gpt.config;
-  NR_CHECK(a.vocab == b.vocab && a.ctx == b.ctx && a.d_model == b.d_model && a.n_layer == b.n_layer && a.n_head == b.n_head,
+  NR_CHECK(a.vocab == b.vocab && a.ctx == b.ctx && a.d_model == b.d_model && a.n_layer == b.n_layer && a.n_head == b.n_head &&
+               a.layer_norm_eps == b.layer_norm_eps,
            "ScalarModel::init_backbone_from: backbone {} differs from the GPT {}", a.to_json().dump(), b.to_json().dump());
   NoGradGuard ng;
   backbone->wte->copy_from(*gpt.wte);

@@ -11,6 +11,7 @@ struct GPTConfig {
   int64_t vocab = 512, ctx = 128, d_model = 128, n_layer = 4, n_head = 4;
   double dropout = 0.0;
   bool tie_weights = false;  // LM head shares the token embedding
+  double layer_norm_eps = 1e-5;  // every LayerNorm's epsilon (GPT-2's config names it layer_norm_epsilon)
   nlohmann::json to_json() const;
   static GPTConfig from_json(const nlohmann::json &j);  // unknown keys are an error listing the valid ones
 };

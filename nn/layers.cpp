@@ -150,10 +150,10 @@ Tensor CausalSelfAttention::forward(const Tensor &x, const Tensor &key_mask, Lay
   return (*resid_drop)((*proj)(y));
 }
 
-Block::Block(int64_t d_model, int64_t n_head, double dropout_p) {
-  ln1 = register_module("ln1", std::make_shared<LayerNorm>(d_model));
+Block::Block(int64_t d_model, int64_t n_head, double dropout_p, double ln_eps) {
+  ln1 = register_module("ln1", std::make_shared<LayerNorm>(d_model, ln_eps));
   attn = register_module("attn", std::make_shared<CausalSelfAttention>(d_model, n_head, dropout_p));
-  ln2 = register_module("ln2", std::make_shared<LayerNorm>(d_model));
+  ln2 = register_module("ln2", std::make_shared<LayerNorm>(d_model, ln_eps));
   mlp = register_module("mlp", std::make_shared<MLP>(d_model, dropout_p));
 }
 

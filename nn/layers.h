@@ -73,7 +73,7 @@ class CausalSelfAttention : public Module {
 // x = x + attn(ln1(x)); x = x + mlp(ln2(x))
 class Block : public Module {
  public:
-  Block(int64_t d_model, int64_t n_head, double dropout_p);
+  Block(int64_t d_model, int64_t n_head, double dropout_p, double ln_eps = 1e-5);
   Tensor forward(const Tensor &x, const Tensor &key_mask = Tensor(), LayerKV *cache = nullptr) const;
   std::shared_ptr<LayerNorm> ln1, ln2;
   std::shared_ptr<CausalSelfAttention> attn;

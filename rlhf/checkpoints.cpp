@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "nn/checkpoint.h"
+#include "nn/hf_gpt2.h"
 #include "rlhf/kill_point.h"
 
 namespace nanorlhf::rlhf {
@@ -16,12 +17,38 @@ using nlohmann::json;
 namespace {
 const nn::GPTConfig &config_of(const nn::GPT &m) { return m.config; }
 const nn::GPTConfig &config_of(const nn::ScalarModel &m) { return m.backbone->config; }
+
+// A Hugging Face GPT-2 folder as a policy: the model from load_hf_gpt2, a "model" config section
+// made from it. Its tokenizer must be nanorlhf's own tokenizer.json for now.
+LoadedModel load_hf_run(const std::string &dir, Device device) {
+  const fs::path tok = fs::path(dir) / "tokenizer.json";
+  NR_CHECK(fs::is_regular_file(tok), "{} is a Hugging Face GPT-2 folder without a tokenizer.json; the GPT-2 "
+           "tokenizer is not yet wired into nanorlhf, so put a nanorlhf tokenizer.json beside the model", dir);
+  LoadedModel out;
+  try {
+    out.tokenizer = nn::Tokenizer::load(tok.string());
+  } catch (const std::exception &e) {
+    throw Error(fmt::format("{} is a Hugging Face GPT-2 folder; its tokenizer.json is not a nanorlhf tokenizer (the "
+                            "GPT-2 tokenizer is not yet wired into nanorlhf): {}", dir, e.what()));
+  }
+  out.model = nn::load_hf_gpt2(dir);
+  NR_CHECK(out.tokenizer.vocab_size() <= out.model->config.vocab, "{}: the tokenizer has {} tokens but the model only {}",
+           dir, out.tokenizer.vocab_size(), out.model->config.vocab);
+  out.config = {{"model", out.model->config.to_json()}};
+  out.model->to(device);
+  return out;
+}
 }  // namespace
 
 template <class Model>
 LoadedRun<Model> load_run(const std::string &run_dir, Device device) {
   NR_CHECK(fs::is_directory(run_dir), "checkpoint '{}' is not a folder (expected a run directory holding config.json, "
            "tokenizer.json and model.safetensors)", run_dir);
+  if (nn::is_hf_gpt2_folder(run_dir)) {
+    if constexpr (std::is_same_v<Model, nn::GPT>) return load_hf_run(run_dir, device);
+    else throw Error(fmt::format("{} is a Hugging Face GPT-2 language model, not a nanorlhf reward or value model "
+                                 "(a run directory of `nanorlhf rm`)", run_dir));
+  }
   LoadedRun<Model> out;
   out.config = nn::load_checkpoint_config(run_dir);
   NR_CHECK(out.config.is_object() && out.config.contains("model"), "{}/config.json has no \"model\" section", run_dir);

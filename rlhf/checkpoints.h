@@ -22,6 +22,8 @@ using LoadedRewardModel = LoadedRun<nn::ScalarModel>;
 
 // The one loader: reads run_dir/config.json ("model" section), tokenizer.json and
 // model.safetensors onto `device`. A ScalarModel comes back in eval mode. Errors name the folder.
+// A policy may also come from a Hugging Face GPT-2 folder (nn::is_hf_gpt2_folder) holding a
+// nanorlhf tokenizer.json; its config is then {"model": the GPTConfig read from the HF config}.
 template <class Model>
 LoadedRun<Model> load_run(const std::string &run_dir, Device device = Device::cpu());
 

@@ -36,6 +36,22 @@ TEST(GPTConfig, JsonRoundTripAndUnknownKeys) {
   EXPECT_THROW(GPTConfig::from_json({{"dropout", 1.5}}), Error);
 }
 
+// GPT-2's layer_norm_epsilon: written only when not the default 1e-5, so older run configs (which
+// lack the key) and newer ones with the default read and write the same JSON.
+TEST(GPTConfig, LayerNormEpsilonReachesEveryLayerNorm) {
+  EXPECT_FALSE(GPTConfig{}.to_json().contains("layer_norm_eps"));
+  GPTConfig c = GPTConfig::from_json({{"d_model", 8}, {"n_head", 2}, {"n_layer", 2}, {"layer_norm_eps", 1e-6}});
+  EXPECT_EQ(c.to_json()["layer_norm_eps"], 1e-6);
+  EXPECT_EQ(GPTConfig::from_json(c.to_json()).layer_norm_eps, 1e-6);
+  EXPECT_THROW(GPTConfig::from_json({{"layer_norm_eps", 0}}), Error);
+  GPT m(c);
+  EXPECT_EQ(m.ln_f->eps, 1e-6);
+  for (auto &b : m.blocks) {
+    EXPECT_EQ(b->ln1->eps, 1e-6);
+    EXPECT_EQ(b->ln2->eps, 1e-6);
+  }
+}
+
 TEST(PositionIds, CountRealTokensOnly) {
   Tensor m = mask_tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 0}, 2, 5);
   EXPECT_EQ(position_ids_from_mask(m).to_vector<int64_t>(), (std::vector<int64_t>{0, 0, 0, 1, 2, 0, 1, 2, 3, 3}));
