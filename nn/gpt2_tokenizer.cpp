@@ -7,6 +7,7 @@
 #include <pcre2.h>
 
 #include <array>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
@@ -77,9 +78,15 @@ struct GPT2Tokenizer::Regex {
   Regex& operator=(const Regex&) = delete;
 };
 
+// Looked up by string_view, so a cache hit copies no key.
+struct WordHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct GPT2Tokenizer::Cache {
   std::mutex mu;
-  std::unordered_map<std::string, std::vector<int64_t>> words;
+  std::unordered_map<std::string, std::vector<int64_t>, WordHash, std::equal_to<>> words;
 };
 
 std::string GPT2Tokenizer::bytes_to_unicode(std::string_view bytes) {
@@ -167,7 +174,13 @@ GPT2Tokenizer GPT2Tokenizer::build(const std::unordered_map<std::string, int64_t
 
 std::vector<std::string_view> GPT2Tokenizer::pre_tokenize(std::string_view text) const {
   std::vector<std::string_view> out;
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(regex_->code, nullptr);
+  // One match-data block per thread, reused: the pattern has no groups, so one pair is all it needs.
+  struct MatchData {
+    pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
+    ~MatchData() { pcre2_match_data_free(md); }
+  };
+  thread_local MatchData tls;
+  pcre2_match_data* md = tls.md;
   if (!md) throw std::bad_alloc();
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0, covered = 0;
@@ -175,7 +188,6 @@ std::vector<std::string_view> GPT2Tokenizer::pre_tokenize(std::string_view text)
     const int rc = pcre2_match(regex_->code, subject, text.size(), pos, 0, md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
-      pcre2_match_data_free(md);
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(rc, msg, sizeof msg);
       throw std::runtime_error("GPT2Tokenizer::pre_tokenize: PCRE2 match failed at byte " + std::to_string(pos) +
@@ -191,7 +203,6 @@ std::vector<std::string_view> GPT2Tokenizer::pre_tokenize(std::string_view text)
     covered = pos = ov[1];
   }
   if (covered < text.size()) out.push_back(text.substr(covered));
-  pcre2_match_data_free(md);
   return out;
 }
 
@@ -234,10 +245,9 @@ void GPT2Tokenizer::encode_plain(std::string_view text, std::vector<int64_t>& ou
       out.push_back(byte_id_[static_cast<unsigned char>(w[0])]);
       continue;
     }
-    std::string key(w);
     {
       std::lock_guard<std::mutex> lock(cache_->mu);
-      if (auto it = cache_->words.find(key); it != cache_->words.end()) {
+      if (auto it = cache_->words.find(w); it != cache_->words.end()) {
         out.insert(out.end(), it->second.begin(), it->second.end());
         continue;
       }
@@ -247,7 +257,7 @@ void GPT2Tokenizer::encode_plain(std::string_view text, std::vector<int64_t>& ou
     out.insert(out.end(), ids.begin(), ids.end());
     std::lock_guard<std::mutex> lock(cache_->mu);
     if (cache_->words.size() >= kMaxCached) cache_->words.clear();
-    cache_->words.emplace(std::move(key), std::move(ids));
+    cache_->words.emplace(std::string(w), std::move(ids));
   }
 }
 
