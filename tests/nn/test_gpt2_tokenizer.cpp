@@ -175,7 +175,7 @@ std::vector<std::string> make_corpus() {
     }
     corpus.push_back(s);
   }
-  // 4. Long runs: whitespace, digits, one letter, repeated words and punctuation.
+  // 4. Long runs: whitespace, digits, one letter, repeated words, punctuation, random letters.
   for (int len : {1, 2, 3, 17, 100, 1000}) {
     corpus.push_back(std::string(len, ' '));
     corpus.push_back(std::string(len, '\n'));
@@ -187,6 +187,9 @@ std::vector<std::string> make_corpus() {
     std::string words;
     for (int k = 0; k < len; ++k) words += " the";
     corpus.push_back(words);
+    std::string letters(len * 3, 'a');  // one long pre-token of random letters: many merges
+    for (char& c : letters) c = static_cast<char>('a' + rng() % 26);
+    corpus.push_back(" " + letters);
   }
   return corpus;
 }
