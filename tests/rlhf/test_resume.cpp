@@ -243,12 +243,12 @@ TEST(Resume, AResumeWithOtherSettingsOrOfAFinishedRunIsAClearError) {
 TEST(Resume, APipelineKilledMidStageResumesToTheSameSummary) {
   if (!fs::exists("./nanorlhf")) GTEST_SKIP() << "no ./nanorlhf in the working directory (ctest runs in the build folder)";
   const json args = {{"stages", "pretrain,sft,preferences,rm,dpo"}, {"samples", 1},
-                     {"world.n_pretrain_docs", 200}, {"world.n_sft", 20}, {"world.n_prompts", 12},
+                     {"world.n_pretrain_docs", 200}, {"world.n_sft", 20}, {"world.n_prompts", 40},
                      {"world.n_eval_prompts", 6}, {"world.sft_multi_turn_fraction", 0.0},
-                     {"pretrain.steps", 4}, {"pretrain.batch_size", 4}, {"pretrain.vocab_size", 300},
+                     {"pretrain.steps", 60}, {"pretrain.batch_size", 4}, {"pretrain.vocab_size", 300},
                      {"pretrain.samples", 0}, {"pretrain.model.ctx", 64}, {"pretrain.model.d_model", 32},
-                     {"pretrain.model.n_layer", 1}, {"pretrain.model.n_head", 2}, {"sft.steps", 3},
-                     {"sft.batch_size", 4}, {"sft.samples", 0}, {"preferences.k", 2}, {"preferences.max_new_tokens", 8},
+                     {"pretrain.model.n_layer", 1}, {"pretrain.model.n_head", 2}, {"sft.steps", 20},
+                     {"sft.batch_size", 4}, {"sft.samples", 0}, {"preferences.k", 4}, {"preferences.max_new_tokens", 6},
                      {"rm.steps", 6}, {"rm.batch_size", 4}, {"dpo.batch_size", 4}, {"eval.max_new_tokens", 8}};
   const std::string ref = tiny().root + "/pipeline_ref", out = tiny().root + "/pipeline_killed";
   json a = args;
