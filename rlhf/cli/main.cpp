@@ -2,6 +2,7 @@
 // its config from --config, --set and --key flags, plus `generate` and `tokenizer`. User errors
 // print "error: <message>" and exit 1; nothing a user types crashes the program.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -27,9 +28,21 @@ void setup_stage(CLI::App &cmd, const Stage &st) {
   });
 }
 
+// libgomp spins about 300k iterations at every barrier before it sleeps. When other processes share
+// the cores, a spinning thread holds a core its partner needs: a two-thread training step ran more
+// than 4x slower than one thread beside two busy processes, and a spin of 10^4 keeps the quiet
+// machine's speed (bench/RESULTS.md). libgomp reads the setting when it loads, before main, so the
+// program sets it and starts itself again; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+void bound_openmp_spin(char **argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  ::execv("/proc/self/exe", argv);  // if that fails, run on with libgomp's default
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
+  bound_openmp_spin(argv);
   CLI::App app{"nanorlhf: a from-scratch C++ framework for learning RLHF (pretrain -> SFT -> reward model -> PPO/DPO)"};
   app.require_subcommand(1);
   app.fallthrough(false);
