@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/utf8.h"
 #include "nn/gpt2_tokenizer.h"
 #include "rlhf/world.h"
 #include "test_util.h"
@@ -103,21 +104,7 @@ std::string random_code_point(std::mt19937& rng) {
   const auto& [lo, hi] = blocks[rng() % blocks.size()];
   const uint32_t cp = lo + rng() % (hi - lo + 1);
   std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  nanorlhf::nn::append_utf8(out, cp);
   return out;
 }
 

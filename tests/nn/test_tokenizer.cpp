@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/utf8.h"
 #include "nn/tokenizer.h"
 
 using nanorlhf::nn::ChatMessage;
@@ -51,21 +52,7 @@ std::string random_utf8(std::mt19937& rng, int n_chars) {
       case 3: cp = 0x800 + rng() % (0xD800 - 0x800); break;   // 3-byte, below the surrogates
       default: cp = 0x10000 + rng() % (0x110000 - 0x10000);  // 4-byte
     }
-    if (cp < 0x80) {
-      s += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      s += static_cast<char>(0xC0 | (cp >> 6));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      s += static_cast<char>(0xE0 | (cp >> 12));
-      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      s += static_cast<char>(0xF0 | (cp >> 18));
-      s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    nanorlhf::nn::append_utf8(s, cp);
   }
   return s;
 }
