@@ -108,10 +108,14 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
 void PolicyRun::use_reference(const std::string &dir) {
   LoadedModel r = load_run<nn::GPT>(dir, device);
   const nn::GPT &policy = *sft.model;
-  NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer.vocab_size() == sft.tokenizer.vocab_size(),
-           "{}: reference {} (model {}, {} tokenizer tokens) does not read the policy's tokens (model {}, {})", stage,
-           dir, r.model->config.to_json().dump(), r.tokenizer.vocab_size(), policy.config.to_json().dump(),
-           sft.tokenizer.vocab_size());
+  NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer.vocab_size() == sft.tokenizer.vocab_size() &&
+               r.tokenizer.merges() == sft.tokenizer.merges(),
+           "{}: reference {} (model {}, {} tokenizer tokens{}) does not read the policy's tokens (model {}, {})", stage,
+           dir, r.model->config.to_json().dump(), r.tokenizer.vocab_size(),
+           r.tokenizer.vocab_size() == sft.tokenizer.vocab_size() && r.tokenizer.merges() != sft.tokenizer.merges()
+               ? ", the same count but different merges"
+               : "",
+           policy.config.to_json().dump(), sft.tokenizer.vocab_size());
   ref = frozen_copy(*r.model);
 }
 

@@ -176,6 +176,9 @@ TEST(RunFolders, BadInputsWithOverwriteAreErrorsBeforeTheOldRunIsTouched) {
                           {"world", ""}, {"out", tiny().dpo}, {"overwrite", true}});
       },
       "uses another tokenizer than the policy"));
+  // The same for a DPO reference: the other world's pretrained model, the same vocabulary size.
+  EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"ref", other + "/pretrain"}})); },
+                                      "the same count but different merges"));
   EXPECT_TRUE(fails_and_keeps_the_run([&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"stpes", 2}})); }, "steps"));
   // Sizes are checked before anything is allocated or read for minutes: the key and the memory named.
   auto pretrain = [&](nlohmann::json extra) {
