@@ -64,6 +64,8 @@ OptionTable<T> policy_trainer_options() {
       .add("eval_every", [](T &o) -> auto & { return o.loop.eval_every; },
            "iterations between oracle evaluations; 0 = at the end only", Range::at_least(0))
       .add("save_every", [](T &o) -> auto & { return o.loop.save_every; }, kSaveEveryHelp, Range::at_least(0))
+      .add("gradient_accumulation_steps", [](T &o) -> auto & { return o.loop.gradient_accumulation_steps; },
+           kAccumulationHelp, Range::at_least(1))
       .include(&T::optim, optim_options())
       .add("device", &T::device, "cpu, cuda or cuda:N");
   if constexpr (requires { &T::sampling; }) t.include(&T::sampling, sampling_options());  // DPO samples nothing

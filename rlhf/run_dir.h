@@ -19,6 +19,8 @@ using Metrics = std::map<std::string, double>;
 inline constexpr const char *kResumeHelp =
     "continue the run in `out` from a checkpoint: latest (also the bare flag --resume) or a checkpoint-N "
     "folder of out; empty = a new run";
+inline constexpr const char *kAccumulationHelp =
+    "micro-batches per optimizer step: batch_size is cut into this many, same gradient, less memory (TRL's name)";
 inline constexpr const char *kSaveEveryHelp =
     "steps between checkpoint-N folders in `out` (model, optimizer, random state, data position) that "
     "`resume` continues from; 0 = none";

@@ -21,6 +21,8 @@ OptionTable<T> training_options() {
       .add("log_every", [](T &o) -> auto & { return o.loop.log_every; }, "steps between metrics.jsonl records",
            Range::at_least(1))
       .add("save_every", [](T &o) -> auto & { return o.loop.save_every; }, kSaveEveryHelp, Range::at_least(0))
+      .add("gradient_accumulation_steps", [](T &o) -> auto & { return o.loop.gradient_accumulation_steps; },
+           kAccumulationHelp, Range::at_least(1))
       .include(&T::optim, optim_options())
       .add("device", &T::device, "cpu, cuda or cuda:N");
   return t;

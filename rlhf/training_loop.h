@@ -16,6 +16,9 @@ struct LoopOptions {
   int64_t log_every = 10;   // steps between metrics.jsonl records (each the mean over its window)
   int64_t eval_every = 0;   // steps between evaluations; 0 = at the end only
   int64_t save_every = 0;   // steps between checkpoint-N folders (resume); 0 = none
+  // Micro-batches each optimizer step's batch is cut into (rlhf/gradient_accumulation.h); the
+  // loop does not read it, the trainers' steps do.
+  int64_t gradient_accumulation_steps = 1;
 };
 
 struct StepOutput {

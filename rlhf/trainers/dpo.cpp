@@ -7,6 +7,7 @@
 
 #include "nn/losses.h"
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 #include "rlhf/train_options.h"
 
@@ -92,6 +93,7 @@ DPOTrainer::DPOTrainer(nn::GPT &policy, const nn::GPT *ref, std::vector<Preferen
       total_steps_(o_.loop.steps > 0 ? o_.loop.steps : o_.epochs * steps_per_epoch()),
       opt_(policy, o_.optim, total_steps_) {
   NR_CHECK(ref != nullptr || o_.loss_type == "simpo", "dpo: loss_type '{}' needs a reference model", o_.loss_type);
+  check_accumulation("dpo", o_.batch_size, o_.loop.gradient_accumulation_steps, "pairs (batch_size)");
   policy_.eval();  // dropout off
   if (ref) {
     // The reference never changes: its log-probs once, in batches, without a graph.
@@ -117,14 +119,26 @@ void DPOTrainer::register_state(TrainState &state) {
   state.add("optimizer", opt_).add("step", step_);
 }
 
-Metrics DPOTrainer::step(const std::vector<size_t> &idx) { return compute(idx, true); }
+// Every DPO-family loss is a mean over pairs: a micro-batch weighs its share of the batch's pairs.
+Metrics DPOTrainer::step(const std::vector<size_t> &idx) {
+  AccumulatedMetrics acc;
+  for (const std::vector<size_t> &part : micro_batches(idx, o_.loop.gradient_accumulation_steps)) {
+    const double w = share((double)part.size(), (double)idx.size());
+    acc.add(compute(part, w), w);
+  }
+  optim::Optimization::Stats st = opt_.step(step_++);
+  Metrics m = acc.result();
+  m["lr"] = st.lr;
+  m["grad_norm"] = st.grad_norm;
+  return m;
+}
 
 Metrics DPOTrainer::evaluate(const std::vector<size_t> &idx) {
   NoGradGuard ng;
-  return compute(idx, false);
+  return compute(idx, 0);
 }
 
-Metrics DPOTrainer::compute(const std::vector<size_t> &idx, bool train) {
+Metrics DPOTrainer::compute(const std::vector<size_t> &idx, double weight) {
   const int64_t b = (int64_t)idx.size();
   policy_.eval();
   // 1. log pi_theta of chosen and rejected completions (summed over tokens), and their lengths. [b]
@@ -153,14 +167,9 @@ Metrics DPOTrainer::compute(const std::vector<size_t> &idx, bool train) {
     nll = rpo_nll(lc, lengths.narrow(0, 0, b));
     pl.loss = pl.loss + nll * o_.rpo_alpha;
   }
-  // 4. One step.
+  // 4. This micro-batch's share of the step's gradient.
+  if (weight > 0) (pl.loss * weight).backward();
   Metrics m;
-  if (train) {
-    pl.loss.backward();
-    optim::Optimization::Stats st = opt_.step(step_++);
-    m["lr"] = st.lr;
-    m["grad_norm"] = st.grad_norm;
-  }
   NoGradGuard ng;
   m["loss"] = pl.loss.item();
   m["rewards/chosen"] = pl.chosen_rewards.mean().item();
@@ -181,9 +190,11 @@ Metrics run_dpo(const DPOConfig &cfg, bool quiet) {
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
   if (!cfg.ref.empty()) run.use_reference(cfg.ref);  // also the evaluation's baseline
-  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * cfg.batch_size, policy.config.ctx),
-                           fmt::format("dpo: a step of batch_size {} pairs (2 x {} sequences of up to ctx {} tokens)",
-                                       cfg.batch_size, cfg.batch_size, policy.config.ctx));
+  const int64_t micro = cfg.batch_size / cfg.loop.gradient_accumulation_steps;
+  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * micro, policy.config.ctx),
+                           fmt::format("dpo: a micro-batch of {} pairs (batch_size {} / gradient_accumulation_steps {}; 2 x {} "
+                                       "sequences of up to ctx {} tokens)", micro, cfg.batch_size,
+                                       cfg.loop.gradient_accumulation_steps, micro, policy.config.ctx));
   std::vector<PreferencePair> pairs = read_preference_pairs(cfg.data, tok, policy.config.ctx);
   NR_CHECK(!pairs.empty(), "{}: no preference pairs", cfg.data);
   DPOTrainer tr(policy, cfg.loss_type == "simpo" ? nullptr : run.ref.get(), std::move(pairs), tok.pad_id(), cfg);

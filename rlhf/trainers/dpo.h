@@ -56,7 +56,8 @@ class DPOTrainer {
   int64_t steps_done() const { return step_; }
 
  private:
-  Metrics compute(const std::vector<size_t> &idx, bool train);
+  // The metrics of pairs idx; with weight > 0 also the backward of weight x loss.
+  Metrics compute(const std::vector<size_t> &idx, double weight);
   nn::GPT &policy_;
   std::vector<PreferencePair> pairs_;
   int64_t pad_id_;

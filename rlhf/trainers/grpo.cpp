@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
@@ -23,8 +24,8 @@ const OptionTable<GRPOConfig> &grpo_options() {
              Range::at_least(0))
         .add("num_iterations", &O::num_iterations, "gradient steps on each generation batch (mu)", Range::at_least(1))
         .add("loss_type", &O::loss_type,
-             "normalisation of the per-token loss: grpo (per sequence), bnpo (per token of the batch), dapo (per "
-             "token of the global batch), dr_grpo (by batch x max_new_tokens)",
+             "normalisation of the per-token loss: grpo (per sequence), bnpo (per token of each micro-batch, as "
+             "TRL's), dapo (per token of the global batch), dr_grpo (by batch x max_new_tokens)",
              {}, {"grpo", "bnpo", "dr_grpo", "dapo"})
         .add("scale_rewards", &O::scale_rewards, "advantage scale: group std, batch std, or none (Dr. GRPO)", {},
              {"group", "batch", "none"})
@@ -50,7 +51,10 @@ GRPOTrainer::GRPOTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards reward, co
       reward_(std::move(reward)),
       tok_(tok),
       o_((grpo_options().check(opts, "grpo"), opts.validate(), std::move(opts))),
-      opt_(policy, o_.optim, o_.loop.steps * o_.num_iterations) {}
+      opt_(policy, o_.optim, o_.loop.steps * o_.num_iterations) {
+  check_accumulation("grpo", o_.batch_size * o_.num_generations, o_.loop.gradient_accumulation_steps,
+                     "completions (batch_size x num_generations)");
+}
 
 void GRPOTrainer::register_state(TrainState &state) {
   state.add("optimizer", opt_).add("iter", iter_).add("optimizer_steps", opt_steps_);
@@ -86,25 +90,52 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
   }
 
   // 5. num_iterations gradient steps on the batch; with one, pi_old = pi_theta (ratio 1, as TRL).
+  //    Each micro-batch of completions weighs its share of the loss's count: of the completions
+  //    (grpo, dr_grpo) or of the batch's tokens (dapo, through num_items). bnpo normalises each
+  //    micro-batch by its own tokens, as TRL's does, so bnpo alone changes with the cut.
+  const int64_t n_rows = gen.sequences.shape()[0];
+  const std::vector<double> row_tokens = mask.sum({1}).to_vector<double>();
+  const std::vector<double> row_resp = gen.response_mask.sum({1}).to_vector<double>();
+  auto total = [](const std::vector<double> &per_row, const std::vector<size_t> &rows) {
+    double n = 0;
+    for (size_t r : rows) n += per_row[r];
+    return n;
+  };
+  const std::vector<size_t> all = index_range(0, (size_t)n_rows);
+  const std::vector<std::vector<size_t>> parts = micro_batches(all, o_.loop.gradient_accumulation_steps);
+  const double tokens = total(row_tokens, all), resp_tokens = total(row_resp, all);
   Metrics m;
-  double entropy = 0;
   for (int64_t it = 0; it < o_.num_iterations; ++it) {
-    Tensor logits;
-    Tensor logp = response_logprobs(policy_, gen, T, it == 0 ? &logits : nullptr);
-    GRPOLoss L = grpo_loss(logp, o_.num_iterations > 1 ? old_logp : logp.detach(), ref_logp, adv.advantages, mask,
-                           o_.epsilon, eps_high, o_.beta, o_.loss_type, o_.sampling.max_new_tokens);
     opt_.zero_grad();
-    L.loss.backward();
-    optim::Optimization::Stats st = opt_.step(opt_steps_++);
-    NoGradGuard ng;
-    if (it == 0) {
-      entropy = masked_mean(entropy_from_logits(logits.detach() / T), gen.response_mask).item();
-      m["kl"] = L.kl.item();
+    AccumulatedMetrics acc;
+    for (const std::vector<size_t> &part : parts) {
+      const std::vector<int64_t> idx(part.begin(), part.end());
+      Tensor at = from_vector<int64_t>(idx, {(int64_t)idx.size()}).to(mask.device());
+      auto rows = [&](const Tensor &x) { return x.defined() ? index_select(x, 0, at) : x; };
+      nn::GenerationOutput mb = select_rows(gen, idx);
+      Tensor logits;
+      Tensor logp = response_logprobs(policy_, mb, T, it == 0 ? &logits : nullptr);
+      GRPOLoss L = grpo_loss(logp, o_.num_iterations > 1 ? rows(old_logp) : logp.detach(), rows(ref_logp),
+                             rows(adv.advantages), rows(mask), o_.epsilon, eps_high, o_.beta, o_.loss_type,
+                             o_.sampling.max_new_tokens, tokens);
+      const double w = o_.loss_type == "dapo"   ? 1.0
+                       : o_.loss_type == "bnpo" ? 1.0 / double(parts.size())
+                                                : share((double)part.size(), (double)n_rows);
+      (L.loss * w).backward();
+      NoGradGuard ng;
+      const double w_tok = share(total(row_tokens, part), tokens);
+      acc.add("loss", L.loss.item(), w);
+      acc.add({{"clip_ratio/low_mean", L.clip_low.item()},
+               {"clip_ratio/high_mean", L.clip_high.item()},
+               {"clip_ratio/region_mean", L.clip_region.item()}}, w_tok);
+      if (it == 0) {
+        acc.add("kl", L.kl.item(), w_tok);
+        acc.add("entropy", masked_mean(entropy_from_logits(logits.detach() / T), mb.response_mask).item(),
+                share(total(row_resp, part), resp_tokens));
+      }
     }
-    m["loss"] = L.loss.item();  // the last iteration's
-    m["clip_ratio/low_mean"] = L.clip_low.item();
-    m["clip_ratio/high_mean"] = L.clip_high.item();
-    m["clip_ratio/region_mean"] = L.clip_region.item();
+    optim::Optimization::Stats st = opt_.step(opt_steps_++);
+    for (const auto &[k, v] : acc.result()) m[k] = v;  // kl and entropy: the first iteration's; the rest the last's
     m["grad_norm"] = st.grad_norm;
     m["lr"] = st.lr;
   }
@@ -122,7 +153,6 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
   m["reward"] = reward;
   m["reward_std"] = std_sum / double(groups);
   m["frac_reward_zero_std"] = zero_std / double(groups);
-  m["entropy"] = entropy;
   m["completions/mean_length"] = std::accumulate(len.begin(), len.end(), 0.0) / double(n);
   m["completions/min_length"] = *std::min_element(len.begin(), len.end());
   m["completions/max_length"] = *std::max_element(len.begin(), len.end());

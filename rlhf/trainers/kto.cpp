@@ -10,6 +10,7 @@
 
 #include "nn/losses.h"
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 #include "rlhf/train_options.h"
 
@@ -104,6 +105,7 @@ KTOTrainer::KTOTrainer(nn::GPT &policy, const nn::GPT &ref, std::vector<Unpaired
       o_((kto_options().check(opts, "kto"), std::move(opts))),
       total_steps_(o_.loop.steps > 0 ? o_.loop.steps : o_.epochs * steps_per_epoch()),
       opt_(policy, o_.optim, total_steps_) {
+  check_accumulation("kto", o_.batch_size, o_.loop.gradient_accumulation_steps, "examples (batch_size)");
   policy_.eval();  // dropout off
   // The reference never changes: its log-probs of every matched example once, without a graph.
   NoGradGuard ng;
@@ -125,28 +127,66 @@ void KTOTrainer::register_state(TrainState &state) {
   state.add("optimizer", opt_).add("step", step_);
 }
 
-Metrics KTOTrainer::step(const std::vector<size_t> &idx) { return compute(idx, true); }
+// KTO's loss is a mean over the batch's examples, around z0 of the whole batch: z0 first, then the
+// micro-batches, each weighing its share of the examples.
+Metrics KTOTrainer::step(const std::vector<size_t> &idx) {
+  const Tensor z0 = reference_point(idx);
+  const double n = (double)idx.size();
+  const double n_d = (double)std::count_if(idx.begin(), idx.end(), [&](size_t i) { return examples_[i].label; });
+  AccumulatedMetrics acc;
+  for (const std::vector<size_t> &part : micro_batches(idx, o_.loop.gradient_accumulation_steps)) {
+    const double w = share((double)part.size(), n);
+    Metrics pm = compute(part, z0, w);
+    const double pd = pm.at("count/chosen"), pu = pm.at("count/rejected");
+    for (const auto &[k, v] : pm) {  // a mean over one label's examples weighs that label's share
+      if (k.starts_with("count/") || k == "rewards/margins") continue;
+      acc.add(k, v, k.ends_with("/chosen") ? share(pd, n_d) : k.ends_with("/rejected") ? share(pu, n - n_d) : w);
+    }
+  }
+  optim::Optimization::Stats st = opt_.step(step_++);
+  Metrics m = acc.result();
+  m["count/chosen"] = n_d;
+  m["count/rejected"] = n - n_d;
+  if (m.contains("rewards/chosen") && m.contains("rewards/rejected"))
+    m["rewards/margins"] = m["rewards/chosen"] - m["rewards/rejected"];
+  m["lr"] = st.lr;
+  m["grad_norm"] = st.grad_norm;
+  return m;
+}
 
 Metrics KTOTrainer::evaluate(const std::vector<size_t> &idx) {
   NoGradGuard ng;
-  return compute(idx, false);
+  return compute(idx, reference_point(idx), 0);
 }
 
-Metrics KTOTrainer::compute(const std::vector<size_t> &idx, bool train) {
+// z0 from the batch's mismatched pairs, policy and reference, without a graph; the log-probs in
+// micro-batches so that memory stays that of one.
+Tensor KTOTrainer::reference_point(const std::vector<size_t> &idx) {
   NR_CHECK(idx.size() >= 2, "kto: a batch of {} example(s); the KL reference point needs batch_size >= 2",
            idx.size());
+  NoGradGuard ng;
+  const std::vector<size_t> y_other = kl_completions(idx);
+  std::vector<double> lp, ref_lp;
+  TensorOptions like{kFloat32, policy_.wte->weight.device()};
+  const int64_t A = o_.loop.gradient_accumulation_steps;
+  for (const std::vector<size_t> &part : micro_batches(index_range(0, idx.size()), A)) {
+    std::vector<size_t> x, y;
+    for (size_t j : part) x.push_back(idx[j]), y.push_back(y_other[j]);
+    Tensor p = unpaired_logprobs(policy_, examples_, x, y, pad_id_);
+    like.dtype = p.dtype();
+    for (double v : p.to_vector<double>()) lp.push_back(v);
+    for (double v : unpaired_logprobs(ref_, examples_, x, y, pad_id_).to_vector<double>()) ref_lp.push_back(v);
+  }
+  const int64_t n = (int64_t)idx.size();
+  return kto_reference_point(from_vector<double>(lp, {n}, like), from_vector<double>(ref_lp, {n}, like));
+}
+
+Metrics KTOTrainer::compute(const std::vector<size_t> &idx, const Tensor &z0, double weight) {
   const int64_t b = (int64_t)idx.size();
   policy_.eval();
   // 1. log pi_theta of each completion given its own prompt (summed over tokens). [b]
   Tensor lp = unpaired_logprobs(policy_, examples_, idx, idx, pad_id_);
-  // 2. The reference point z0 from the mismatched pairs, policy and reference, without a graph.
-  Tensor z0;
-  {
-    NoGradGuard ng;
-    const std::vector<size_t> y_other = kl_completions(idx);
-    z0 = kto_reference_point(unpaired_logprobs(policy_, examples_, idx, y_other, pad_id_),
-                             unpaired_logprobs(ref_, examples_, idx, y_other, pad_id_));
-  }
+  // 2. z0: reference_point() of the whole batch.
   // 3. The KTO loss on the reference's precomputed log-probs.
   std::vector<double> rl;
   std::vector<bool> desirable;
@@ -156,14 +196,9 @@ Metrics KTOTrainer::compute(const std::vector<size_t> &idx, bool train) {
   }
   Tensor ref_lp = from_vector<double>(rl, {b}).to(lp.dtype()).to(lp.device());
   KTOLoss kt = kto_loss(lp, ref_lp, desirable, z0, o_.beta, o_.desirable_weight, o_.undesirable_weight);
-  // 4. One step.
+  // 4. This micro-batch's share of the step's gradient.
+  if (weight > 0) (kt.loss * weight).backward();
   Metrics m;
-  if (train) {
-    kt.loss.backward();
-    optim::Optimization::Stats st = opt_.step(step_++);
-    m["lr"] = st.lr;
-    m["grad_norm"] = st.grad_norm;
-  }
   NoGradGuard ng;
   const int64_t n_d = std::count(desirable.begin(), desirable.end(), true), n_u = b - n_d;
   std::vector<double> logp = lp.detach().to_vector<double>();
@@ -196,9 +231,11 @@ Metrics run_kto(const KTOConfig &cfg, bool quiet) {
   nn::GPT &policy = *run.sft.model;
   const nn::Tokenizer &tok = run.sft.tokenizer;
   if (!cfg.ref.empty()) run.use_reference(cfg.ref);  // also the evaluation's baseline
-  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * cfg.batch_size, policy.config.ctx),
-                           fmt::format("kto: a step of batch_size {} examples (and as many mismatched pairs) of up "
-                                       "to ctx {} tokens", cfg.batch_size, policy.config.ctx));
+  const int64_t micro = cfg.batch_size / std::max<int64_t>(1, cfg.loop.gradient_accumulation_steps);
+  nn::check_fits_in_memory(nn::training_step_bytes(policy.config, 2 * micro, policy.config.ctx),
+                           fmt::format("kto: a micro-batch of {} examples (batch_size {} / gradient_accumulation_steps "
+                                       "{}, and as many mismatched pairs) of up to ctx {} tokens", micro,
+                                       cfg.batch_size, cfg.loop.gradient_accumulation_steps, policy.config.ctx));
   std::vector<UnpairedExample> examples = read_kto_examples(cfg.data, tok, policy.config.ctx);
   NR_CHECK(!examples.empty(), "{}: no examples", cfg.data);
   if (!cfg.unpaired_out.empty()) write_unpaired_jsonl(cfg.unpaired_out, examples);

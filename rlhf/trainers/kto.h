@@ -66,7 +66,9 @@ class KTOTrainer {
   const std::string &weight_warning() const { return warning_; }  // kto_weight_warning of the whole data
 
  private:
-  Metrics compute(const std::vector<size_t> &idx, bool train);
+  Tensor reference_point(const std::vector<size_t> &idx);
+  // The metrics of examples idx around z0; with weight > 0 also the backward of weight x loss.
+  Metrics compute(const std::vector<size_t> &idx, const Tensor &z0, double weight);
   nn::GPT &policy_;
   const nn::GPT &ref_;
   std::vector<UnpairedExample> examples_;

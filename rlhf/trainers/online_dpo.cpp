@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
@@ -83,6 +84,7 @@ Metrics online_dpo_round(nn::GPT &policy, const RewardFn &reward, const nn::Toke
   DPOConfig d = o.dpo;
   d.optim = o.optim;
   d.loop.steps = 0;  // the schedule spans dpo_epochs passes over the round's pairs
+  d.loop.gradient_accumulation_steps = o.loop.gradient_accumulation_steps;
   d.epochs = o.dpo_epochs;
   DPOTrainer tr(policy, ref.get(), std::move(pairs), tok.pad_id(), d);
   // 4. DPO epochs over the round's pairs.
@@ -111,6 +113,8 @@ Metrics run_online_dpo(const OnlineDPOConfig &cfg, bool quiet) {
   PolicyRun run("online_dpo", cfg.run, cfg.sampling.max_new_tokens, cfg.seed, cfg.device, quiet);
   NR_CHECK(run.rm, "online_dpo: reward_model is empty; the pairs are ranked by the learned reward");
   RewardFn reward = reward_model_fn(*run.rm);
+  check_accumulation("online_dpo", cfg.dpo.batch_size, cfg.loop.gradient_accumulation_steps,
+                     "pairs (dpo_batch_size)");
   RunDir &dir = run.begin(online_dpo_options().resolved(cfg));
   run_training_loop(run.loop(cfg.loop, "rewards/accuracies"), dir, [&](int64_t round) {
     return StepOutput{online_dpo_round(*run.sft.model, reward, run.sft.tokenizer, run.next_prompts(cfg.batch_size), cfg,

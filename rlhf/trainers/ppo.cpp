@@ -7,6 +7,7 @@
 
 #include "rlhf/batching.h"
 #include "rlhf/data.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
@@ -68,6 +69,8 @@ PPOTrainer::PPOTrainer(nn::GPT &policy, const nn::GPT &ref, nn::ScalarModel &val
       value_opt_(value, o_.optim, gradient_steps(o_)),
       beta_(o_.beta) {
   check_reward_model_fits(policy.config, value.backbone->config, "(value model)", 0);
+  check_accumulation("ppo", o_.minibatch_size(), o_.loop.gradient_accumulation_steps,
+                     "rollouts per minibatch (batch_size / num_mini_batches)");
 }
 
 void PPOTrainer::register_state(TrainState &state) {
@@ -107,45 +110,57 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
     advantages = masked_whiten(adv.advantages, mask);
   }
 
-  // 4. ppo_epochs passes over shuffled minibatches; total loss = pg + vf_coef * vf.
-  double sum_pg = 0, sum_vf = 0, sum_clip = 0, sum_vclip = 0, sum_akl = 0, sum_ratio = 0, sum_ent = 0;
+  // 4. ppo_epochs passes over shuffled minibatches; total loss = pg + vf_coef * vf, a mean over the
+  //    minibatch's response tokens: each micro-batch weighs its share of those tokens.
+  const std::vector<double> row_tokens = mask.sum({1}).to_vector<double>();
+  auto tokens = [&](const std::vector<size_t> &rows) {
+    double n = 0;
+    for (size_t r : rows) n += row_tokens[r];
+    return n;
+  };
+  Metrics sum;
   double first_ratio = 0, first_clipfrac = 0;
   int64_t n_mb = 0;
   const int64_t mb_size = o_.minibatch_size();
   for (int64_t epoch = 0; epoch < o_.ppo_epochs; ++epoch) {
     std::vector<size_t> perm = shuffled_indices((size_t)B, minibatch_seed(o_.seed, (uint64_t)(iter_ * o_.ppo_epochs + epoch)));
     for (int64_t start = 0; start < B; start += mb_size) {
-      std::vector<int64_t> idx;
-      for (int64_t j = start; j < std::min(B, start + mb_size); ++j) idx.push_back((int64_t)perm[j]);
-      Tensor it = from_vector<int64_t>(idx, {(int64_t)idx.size()}).to(mask.device());
-      auto rows = [&](const Tensor &x) { return index_select(x, 0, it); };  // float [B, N] -> [b, N]
-      nn::GenerationOutput mb = select_rows(gen, idx);
-      Tensor mb_mask = rows(mask);
+      const std::vector<size_t> minibatch(perm.begin() + start, perm.begin() + std::min(B, start + mb_size));
+      const double mb_tokens = tokens(minibatch);
+      AccumulatedMetrics acc;
+      for (const std::vector<size_t> &part : micro_batches(minibatch, o_.loop.gradient_accumulation_steps)) {
+        const std::vector<int64_t> idx(part.begin(), part.end());
+        Tensor it = from_vector<int64_t>(idx, {(int64_t)idx.size()}).to(mask.device());
+        auto rows = [&](const Tensor &x) { return index_select(x, 0, it); };  // float [B, N] -> [b, N]
+        nn::GenerationOutput mb = select_rows(gen, idx);
+        Tensor mb_mask = rows(mask);
+        const double w = share(tokens(part), mb_tokens);
 
-      Tensor logits;  // [b, N, V], raw
-      Tensor logp = response_logprobs(policy_, mb, T, &logits);
-      PPOPolicyLoss pg = ppo_policy_loss(logp, rows(old_logp), rows(advantages), mb_mask, o_.cliprange);
-      Tensor v = response_values(value_, mb);
-      PPOValueLoss vf = ppo_value_loss(v, rows(old_values), rows(returns), mb_mask, o_.cliprange_value);
-      Tensor loss = pg.loss + vf.loss * o_.vf_coef;
+        Tensor logits;  // [b, N, V], raw
+        Tensor logp = response_logprobs(policy_, mb, T, &logits);
+        PPOPolicyLoss pg = ppo_policy_loss(logp, rows(old_logp), rows(advantages), mb_mask, o_.cliprange);
+        Tensor v = response_values(value_, mb);
+        PPOValueLoss vf = ppo_value_loss(v, rows(old_values), rows(returns), mb_mask, o_.cliprange_value);
+        ((pg.loss + vf.loss * o_.vf_coef) * w).backward();
 
-      loss.backward();
+        NoGradGuard ng;
+        acc.add({{"loss/policy_avg", pg.loss.item()},
+                 {"loss/value_avg", vf.loss.item()},
+                 {"policy/clipfrac_avg", pg.clipfrac.item()},
+                 {"val/clipfrac_avg", vf.clipfrac.item()},
+                 {"policy/approxkl_avg", pg.approx_kl.item()},
+                 {"val/ratio", pg.ratio_mean.item()},
+                 {"policy/entropy_avg", masked_mean(entropy_from_logits(logits.detach() * (1.0 / T)), mb_mask).item()}},
+                w);
+      }
       last_stats_ = policy_opt_.step(updates_);  // clips, steps, zeroes the gradients
       value_opt_.step(updates_);
       ++updates_;
-
-      NoGradGuard ng;
       if (n_mb == 0) {
-        first_ratio = pg.ratio_mean.item();
-        first_clipfrac = pg.clipfrac.item();
+        first_ratio = acc.result().at("val/ratio");
+        first_clipfrac = acc.result().at("policy/clipfrac_avg");
       }
-      sum_pg += pg.loss.item();
-      sum_vf += vf.loss.item();
-      sum_clip += pg.clipfrac.item();
-      sum_vclip += vf.clipfrac.item();
-      sum_akl += pg.approx_kl.item();
-      sum_ratio += pg.ratio_mean.item();
-      sum_ent += masked_mean(entropy_from_logits(logits.detach() * (1.0 / T)), mb_mask).item();
+      for (const auto &[k, v] : acc.result()) sum[k] += v;
       ++n_mb;
     }
   }
@@ -159,13 +174,7 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   m["objective/entropy"] = (-old_logp.sum({1})).mean().item();
   m["objective/non_score_reward"] = -beta_ * mean_kl;
   m["objective/rlhf_reward"] = m["objective/scores"] - beta_ * mean_kl;
-  m["policy/clipfrac_avg"] = sum_clip / n_mb;
-  m["policy/approxkl_avg"] = sum_akl / n_mb;
-  m["policy/entropy_avg"] = sum_ent / n_mb;
-  m["loss/policy_avg"] = sum_pg / n_mb;
-  m["loss/value_avg"] = sum_vf / n_mb;
-  m["val/clipfrac_avg"] = sum_vclip / n_mb;
-  m["val/ratio"] = sum_ratio / n_mb;
+  for (const auto &[k, v] : sum) m[k] = v / double(n_mb);  // means over the minibatch updates
   m["val/ratio_first_minibatch"] = first_ratio;
   m["val/clipfrac_first_minibatch"] = first_clipfrac;
   m.merge(rollout_metrics(last_));

@@ -10,6 +10,7 @@
 #include "nn/generation.h"
 #include "rlhf/batching.h"
 #include "rlhf/checkpoints.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/data.h"
 #include "rlhf/random.h"
 #include "rlhf/run_dir.h"
@@ -146,9 +147,13 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
   const Device dev = Device::parse(cfg.device);
   {  // sizes first: before minutes of reading and tokenizer training
     const nn::GPTConfig g = gpt_config_from(cfg.model, cfg.model.vocab > 0 ? cfg.model.vocab : cfg.vocab_size);
-    nn::check_fits_in_memory(nn::training_step_bytes(g, cfg.batch_size, g.ctx),
-                             fmt::format("pretrain: a step of batch_size {} x model.ctx {} tokens on model.d_model {}, "
-                                         "model.n_layer {}", cfg.batch_size, g.ctx, g.d_model, g.n_layer));
+    check_accumulation("pretrain", cfg.batch_size, cfg.loop.gradient_accumulation_steps, "windows (batch_size)");
+    const int64_t micro = cfg.batch_size / cfg.loop.gradient_accumulation_steps;
+    nn::check_fits_in_memory(nn::training_step_bytes(g, micro, g.ctx),
+                             fmt::format("pretrain: a micro-batch of {} windows (batch_size {} / gradient_accumulation_steps "
+                                         "{}) x model.ctx {} tokens on model.d_model {}, model.n_layer {}",
+                                         micro, cfg.batch_size, cfg.loop.gradient_accumulation_steps, g.ctx,
+                                         g.d_model, g.n_layer));
   }
   std::vector<TextExample> docs = read_text_jsonl(cfg.data);
   NR_CHECK(!docs.empty(), "{}: the corpus holds no documents", cfg.data);
@@ -207,13 +212,18 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
   TrainingLoop loop{.task = "pretrain", .options = cfg.loop, .shown = {"loss", "lr"}, .last_value = {"lr", "tokens"},
                     .quiet = quiet, .state = &state};
   run_training_loop(loop, run, [&](int64_t step) {
-    // 1. B random windows of ctx + 1 tokens; 2. next-token loss; 3. one optimizer step.
-    std::vector<int64_t> starts((size_t)B);
-    for (auto &s : starts) s = (int64_t)rand_below(rng, stream.size() - size_t(T));
-    auto [x, y] = windows(stream, starts, T, dev);
-    Tensor loss = lm_loss(model, x, y);
-    loss.backward();
-    const double l = loss.item();
+    // 1. B random windows of ctx + 1 tokens; 2. next-token loss, micro-batch by micro-batch (every
+    //    window has T targets, so each weighs its share of the windows); 3. one optimizer step.
+    std::vector<size_t> starts((size_t)B);
+    for (auto &s : starts) s = (size_t)rand_below(rng, stream.size() - size_t(T));
+    double l = 0;
+    for (const std::vector<size_t> &part : micro_batches(starts, cfg.loop.gradient_accumulation_steps)) {
+      auto [x, y] = windows(stream, std::vector<int64_t>(part.begin(), part.end()), T, dev);
+      const double w = share((double)part.size(), (double)B);
+      Tensor loss = lm_loss(model, x, y);
+      (loss * w).backward();
+      l += loss.item() * w;
+    }
     optim::Optimization::Stats st = opt.step(step);
     res.losses.push_back(l);
     if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0 && step + 1 < steps) dump_samples(step + 1);

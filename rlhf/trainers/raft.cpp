@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/data.h"
 #include "rlhf/objectives.h"
 
@@ -35,7 +36,10 @@ RaftTrainer::RaftTrainer(nn::GPT &policy, const nn::GPT &ref, RewardFn reward, c
       reward_(std::move(reward)),
       tok_(tok),
       o_((raft_options().check(opts, "raft"), std::move(opts))),
-      opt_(policy, o_.optim, gradient_steps(o_)) {}
+      opt_(policy, o_.optim, gradient_steps(o_)) {
+  check_accumulation("raft", o_.minibatch_size, o_.loop.gradient_accumulation_steps,
+                     "kept responses per minibatch (minibatch_size)");
+}
 
 void RaftTrainer::register_state(TrainState &state) {
   state.add("optimizer", opt_).add("iter", iter_).add("updates", updates_);
@@ -62,21 +66,30 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   }
   nn::GenerationOutput kept = select_rows(r.gen, kept_);
 
-  // 3. SFT on the kept responses: -mean log pi(y_t | x, y_<t) over response tokens (temperature 1:
-  //    plain likelihood, as in instruction tuning).
+  // 3. SFT on the kept responses: -mean log pi(y_t | x, y_<t) over a minibatch's response tokens
+  //    (temperature 1: plain likelihood, as in instruction tuning); each micro-batch weighs its
+  //    share of those tokens.
+  const std::vector<double> row_tokens = kept.response_mask.sum({1}).to_vector<double>();
+  auto tokens = [&](const std::vector<size_t> &rows) {
+    double t = 0;
+    for (size_t i : rows) t += row_tokens[i];
+    return t;
+  };
   double loss_sum = 0;
   int64_t n_mb = 0;
   optim::Optimization::Stats st;
   for (int64_t epoch = 0; epoch < o_.sft_epochs; ++epoch) {
     std::vector<size_t> perm = shuffled_indices((size_t)n, minibatch_seed(o_.seed, (uint64_t)(iter_ * o_.sft_epochs + epoch)));
     for (int64_t start = 0; start < n; start += o_.minibatch_size) {
-      std::vector<int64_t> idx;
-      for (int64_t j = start; j < std::min(n, start + o_.minibatch_size); ++j) idx.push_back((int64_t)perm[j]);
-      nn::GenerationOutput mb = select_rows(kept, idx);
-      Tensor loss = sft_loss(response_logprobs(policy_, mb, 1.0), mb.response_mask);
-      loss.backward();
+      const std::vector<size_t> minibatch(perm.begin() + start, perm.begin() + std::min(n, start + o_.minibatch_size));
+      for (const std::vector<size_t> &part : micro_batches(minibatch, o_.loop.gradient_accumulation_steps)) {
+        nn::GenerationOutput mb = select_rows(kept, std::vector<int64_t>(part.begin(), part.end()));
+        const double w = share(tokens(part), tokens(minibatch));
+        Tensor loss = sft_loss(response_logprobs(policy_, mb, 1.0), mb.response_mask);
+        (loss * w).backward();
+        loss_sum += loss.item() * w;
+      }
       st = opt_.step(updates_++);
-      loss_sum += loss.item();
       ++n_mb;
     }
   }

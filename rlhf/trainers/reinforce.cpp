@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
@@ -32,7 +33,10 @@ ReinforceTrainer::ReinforceTrainer(nn::GPT &policy, const nn::GPT &ref, Rewards 
       reward_(std::move(reward)),
       tok_(tok),
       o_((reinforce_options().check(opts, "reinforce"), std::move(opts))),
-      opt_(policy, o_.optim, o_.loop.steps) {}  // one gradient step per iteration
+      opt_(policy, o_.optim, o_.loop.steps) {  // one gradient step per iteration
+  check_accumulation("reinforce", o_.batch_size * o_.rloo_k, o_.loop.gradient_accumulation_steps,
+                     "samples (batch_size x rloo_k)");
+}
 
 void ReinforceTrainer::register_state(TrainState &state) {
   state.add("optimizer", opt_).add("baseline", baseline_).add("have_baseline", have_baseline_).add("iter", iter_);
@@ -49,41 +53,48 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   const nn::GenerationOutput &gen = last_.gen;
   const Tensor &score = last_.scores;
 
-  // 3. log pi_ref (frozen, no graph) and log pi_theta (with graph) of each response token [B, N],
-  //    and of each response, their sums [B].
-  Tensor ref_logp, ref_logp_sum;
+  // 3. log pi_ref and log pi_theta of each response token [B, N] (no graph: the KL and the
+  //    metrics), and their sums over each response [B].
+  Tensor ref_logp, logp;
   {
     NoGradGuard ng;
     ref_logp = response_logprobs(ref_, gen, T);
-    ref_logp_sum = ref_logp.sum({1});
+    logp = response_logprobs(policy_, gen, T);
   }
-  Tensor logp = response_logprobs(policy_, gen, T);
-  Tensor logp_sum = logp.sum({1});
+  Tensor ref_logp_sum = ref_logp.sum({1}), logp_sum = logp.sum({1});
 
   // 4. The sequence KL of kl_estimator (TRL): k1 = log pi(y|x)/pi_ref(y|x), or k3 summed over the
-  //    response tokens. [B], detached. R = r - beta KL, then the baseline.
-  Tensor kl;
-  {
-    NoGradGuard ng;
-    kl = o_.kl_estimator == "k3" ? (kl_k3(logp.detach(), ref_logp) * gen.response_mask).sum({1})
-                                 : kl_k1(logp_sum.detach(), ref_logp_sum);
-  }
+  //    response tokens. [B], detached. R = r - beta KL, then the advantage R - baseline over the
+  //    whole batch (RLOO's groups, the moving average).
+  Tensor kl = o_.kl_estimator == "k3" ? (kl_k3(logp, ref_logp) * gen.response_mask).sum({1})
+                                      : kl_k1(logp_sum, ref_logp_sum);
   Tensor R = sequence_rlhf_reward(score, kl, o_.beta);
   const double R_mean = R.mean().item();
-  Tensor loss;
+  Tensor advantage;
   double baseline_used = 0;
   if (k >= 2) {
-    loss = reinforce_loss(logp_sum, rloo_advantages(R, k), zeros_like(R));
+    advantage = rloo_advantages(R, k);
   } else {
     baseline_used = have_baseline_ ? baseline_ : R_mean;  // the first batch has no history: its own mean
-    loss = reinforce_loss(logp_sum, R, full_like(R, baseline_used));
+    advantage = R - baseline_used;
     baseline_ = moving_average_baseline(baseline_used, R_mean, o_.baseline_decay);
     have_baseline_ = true;
   }
 
-  // 5. One gradient step.
+  // 5. One gradient step: the loss, a mean over the responses, micro-batch by micro-batch, each
+  //    weighing its share of the responses.
   opt_.zero_grad();
-  loss.backward();
+  const int64_t n = gen.sequences.shape()[0];
+  AccumulatedMetrics acc;
+  for (const std::vector<size_t> &part : micro_batches(index_range(0, (size_t)n), o_.loop.gradient_accumulation_steps)) {
+    const std::vector<int64_t> idx(part.begin(), part.end());
+    Tensor at = from_vector<int64_t>(idx, {(int64_t)idx.size()}).to(advantage.device());
+    Tensor a = index_select(advantage, 0, at);
+    Tensor loss = reinforce_loss(response_logprobs(policy_, select_rows(gen, idx), T).sum({1}), a, zeros_like(a));
+    const double w = share((double)part.size(), (double)n);
+    (loss * w).backward();
+    acc.add("loss", loss.item(), w);
+  }
   optim::Optimization::Stats st = opt_.step(iter_);
 
   Metrics m;
@@ -91,9 +102,9 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
     NoGradGuard ng;
     m["objective/scores"] = score.mean().item();
     m["objective/kl"] = kl.mean().item();
-    m["objective/entropy"] = (-logp_sum.detach()).mean().item();  // TRL: mean of -log pi(y|x)
+    m["objective/entropy"] = (-logp_sum).mean().item();  // TRL: mean of -log pi(y|x)
     m["objective/rlhf_reward"] = R_mean;
-    m["loss"] = loss.item();
+    m["loss"] = acc.result().at("loss");
     m["baseline"] = baseline_used;
     m.merge(rollout_metrics(last_));
     m["grad_norm"] = st.grad_norm;

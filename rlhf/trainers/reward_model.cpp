@@ -9,6 +9,7 @@
 
 #include "rlhf/batching.h"
 #include "rlhf/checkpoints.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 #include "rlhf/run_dir.h"
 #include "rlhf/train_options.h"
@@ -114,9 +115,12 @@ std::pair<double, double> normalize_head(nn::ScalarModel &rm, const std::vector<
 RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
   const Device dev = Device::parse(cfg.device);
   LoadedModel sft = load_run<nn::GPT>(cfg.sft, dev);
-  nn::check_fits_in_memory(nn::training_step_bytes(sft.model->config, 2 * cfg.batch_size, sft.model->config.ctx),
-                           fmt::format("rm: a step of batch_size {} pairs (2 x {} sequences of up to ctx {} tokens)",
-                                       cfg.batch_size, cfg.batch_size, sft.model->config.ctx));
+  check_accumulation("rm", cfg.batch_size, cfg.loop.gradient_accumulation_steps, "pairs (batch_size)");
+  const int64_t micro = cfg.batch_size / cfg.loop.gradient_accumulation_steps;
+  nn::check_fits_in_memory(nn::training_step_bytes(sft.model->config, 2 * micro, sft.model->config.ctx),
+                           fmt::format("rm: a micro-batch of {} pairs (batch_size {} / gradient_accumulation_steps {}; 2 x {} "
+                                       "sequences of up to ctx {} tokens)", micro, cfg.batch_size,
+                                       cfg.loop.gradient_accumulation_steps, micro, sft.model->config.ctx));
   const nn::Tokenizer &tok = sft.tokenizer;
   const int64_t ctx = sft.model->config.ctx;
   std::vector<PreferencePair> train = read_preference_pairs(cfg.data, tok, ctx);
@@ -158,23 +162,28 @@ RewardModelResult run_reward_model(const RewardConfig &cfg, bool quiet) {
   TrainingLoop loop{.task = "rm", .options = cfg.loop, .shown = {"loss", "accuracy"}, .last_value = {"lr", "epoch"},
                     .quiet = quiet, .state = &state};
   run_training_loop(loop, run, [&](int64_t step) {
-    // 1. r(x, y_w), r(x, y_l) of a batch of pairs; 2. the Bradley-Terry loss; 3. one optimizer step.
-    std::vector<size_t> rows = batches.next();
-    PairScores s = score_pairs(rm, train, rows, tok.pad_id());
-    Tensor loss = bradley_terry_loss(s.chosen, s.rejected, cfg.margin);
-    loss.backward();
-    const double l = loss.item();
+    // 1. r(x, y_w), r(x, y_l) of a batch of pairs, micro-batch by micro-batch; 2. the Bradley-Terry
+    //    loss, each micro-batch's mean weighted by its share of the pairs; 3. one optimizer step.
+    const std::vector<size_t> rows = batches.next();
+    AccumulatedMetrics acc;
+    for (const std::vector<size_t> &part : micro_batches(rows, cfg.loop.gradient_accumulation_steps)) {
+      PairScores s = score_pairs(rm, train, part, tok.pad_id());
+      const double w = share((double)part.size(), (double)rows.size());
+      Tensor loss = bradley_terry_loss(s.chosen, s.rejected, cfg.margin);
+      (loss * w).backward();
+      NoGradGuard ng;
+      acc.add({{"loss", loss.item()},
+               {"accuracy", (s.chosen > s.rejected).to(kFloat32).mean().item()},
+               {"margin", (s.chosen - s.rejected).mean().item()}}, w);
+    }
     optim::Optimization::Stats st = opt.step(step);
-    std::vector<double> rc = s.chosen.to_vector<double>(), rr = s.rejected.to_vector<double>();
-    double acc = 0, mg = 0;
-    for (size_t k = 0; k < rc.size(); ++k) acc += rc[k] > rr[k], mg += rc[k] - rr[k];
-    acc /= double(rc.size());
-    mg /= double(rc.size());
-    res.losses.push_back(l);
-    res.accuracies.push_back(acc);
-    return StepOutput{{{"loss", l}, {"accuracy", acc}, {"margin", mg}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
-                       {"epoch", double((step + 1) * cfg.batch_size) / double(train.size())}},
-                      0};
+    Metrics m = acc.result();
+    res.losses.push_back(m.at("loss"));
+    res.accuracies.push_back(m.at("accuracy"));
+    m["lr"] = st.lr;
+    m["grad_norm"] = st.grad_norm;
+    m["epoch"] = double((step + 1) * cfg.batch_size) / double(train.size());
+    return StepOutput{m, 0};
   }, [&](int64_t step) { if (!heldout.empty()) eval(step); });
   rm.eval();
   if (!heldout.empty()) res.eval = eval(cfg.loop.steps);

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include <fmt/format.h>
 
 #include "nn/losses.h"
 #include "rlhf/batching.h"
 #include "rlhf/checkpoints.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 #include "rlhf/rollout.h"
 #include "rlhf/run_dir.h"
@@ -89,8 +91,12 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   LoadedModel init = load_run<nn::GPT>(cfg.init, dev);
   nn::GPT &model = *init.model;
   const nn::Tokenizer &tok = init.tokenizer;
-  nn::check_fits_in_memory(nn::training_step_bytes(model.config, cfg.batch_size, model.config.ctx),
-                           fmt::format("sft: a step of batch_size {} x ctx {} tokens", cfg.batch_size, model.config.ctx));
+  check_accumulation("sft", cfg.batch_size, cfg.loop.gradient_accumulation_steps, "demonstrations (batch_size)");
+  const int64_t micro = cfg.batch_size / cfg.loop.gradient_accumulation_steps;
+  nn::check_fits_in_memory(nn::training_step_bytes(model.config, micro, model.config.ctx),
+                           fmt::format("sft: a micro-batch of {} demonstrations (batch_size {} / gradient_accumulation_steps "
+                                       "{}) x ctx {} tokens", micro, cfg.batch_size,
+                                       cfg.loop.gradient_accumulation_steps, model.config.ctx));
   std::vector<SftExample> data = read_sft_jsonl(cfg.data);
   NR_CHECK(!data.empty(), "{}: no demonstrations", cfg.data);
   std::vector<SftTokens> examples;
@@ -120,17 +126,33 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
   state.add("model", model).add("optimizer", opt).add("batches", batches).add("losses", res.losses);
   TrainingLoop loop{.task = "sft", .options = cfg.loop, .shown = {"loss", "lr"}, .last_value = {"lr", "epoch"},
                     .quiet = quiet, .state = &state};
+  // The tokens the loss averages over: the assistant tokens after the first position.
+  auto target_tokens = [&](const std::vector<size_t> &rows) {
+    double n = 0;
+    for (size_t r : rows) n += std::accumulate(examples[r].loss_mask.begin() + 1, examples[r].loss_mask.end(), 0.0);
+    return n;
+  };
   run_training_loop(loop, run, [&](int64_t step) {
-    // 1. a batch of demonstrations; 2. the loss on assistant tokens; 3. one optimizer step.
-    SftBatch batch = make_sft_batch(examples, batches.next(), tok.pad_id(), dev);
-    Tensor loss = sft_batch_loss(model, batch);
-    loss.backward();
-    const double l = loss.item();
+    // 1. a batch of demonstrations; 2. the loss on its assistant tokens, micro-batch by micro-batch,
+    //    each weighted by its share of the batch's tokens; 3. one optimizer step.
+    const std::vector<size_t> rows = batches.next();
+    const double tokens = target_tokens(rows);
+    AccumulatedMetrics acc;
+    int64_t processed = 0;
+    for (const std::vector<size_t> &part : micro_batches(rows, cfg.loop.gradient_accumulation_steps)) {
+      SftBatch batch = make_sft_batch(examples, part, tok.pad_id(), dev);
+      const double w = share(target_tokens(part), tokens);
+      Tensor loss = sft_batch_loss(model, batch);
+      (loss * w).backward();
+      acc.add("loss", loss.item(), w);
+      processed += batch.input_ids.numel();
+    }
+    const double l = acc.result().at("loss");
     optim::Optimization::Stats st = opt.step(step);
     res.losses.push_back(l);
     return StepOutput{{{"loss", l}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
                        {"epoch", double((step + 1) * cfg.batch_size) / double(examples.size())}},
-                      batch.input_ids.numel()};
+                      processed};
   });
   model.eval();
   run.write_text("samples.txt", greedy_samples(model, tok, data, cfg.samples, cfg.sample_tokens));

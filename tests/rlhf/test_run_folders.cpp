@@ -190,7 +190,8 @@ TEST(RunFolders, BadInputsWithOverwriteAreErrorsBeforeTheOldRunIsTouched) {
   EXPECT_TRUE(fails_and_keeps_the_run([&] { pretrain({{"model.d_model", 10000000}}); }, "model.d_model 10000000"));
   EXPECT_TRUE(fails_and_keeps_the_run([&] { pretrain({{"batch_size", 1000000000000LL}}); }, "GB of memory"));
   EXPECT_TRUE(fails_and_keeps_the_run(
-      [&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"batch_size", 1000000000}})); }, "dpo: a step of batch_size"));
+      [&] { run_stage("dpo", dpo_args({{"overwrite", true}, {"batch_size", 1000000000}})); },
+      "dpo: a micro-batch of 1000000000 pairs (batch_size 1000000000"));
   // A config file whose number overflows names the file and the key.
   const std::string huge = write("huge.json", "{\"steps\": 1e400}");
   EXPECT_TRUE(fails_and_keeps_the_run(

@@ -1,0 +1,40 @@
+// Gradient accumulation (TRL's gradient_accumulation_steps): a global batch cut into micro-batches
+// whose gradients add up before one optimizer step. Every loss is a mean over the global batch, of
+// sequences or of tokens. A micro-batch's own mean weighted by its share of that count (its
+// sequences or tokens over the global batch's) sums to the global mean exactly, so the cut changes
+// nothing but memory and float rounding. Normalising each micro-batch by its own count instead is
+// the bug TRL's users met (a micro-batch of few tokens weighs as much as one of many).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rlhf/run_dir.h"
+
+namespace nanorlhf::rlhf {
+
+// "<who>: a batch of <batch> <unit> does not divide into gradient_accumulation_steps <steps>
+// micro-batches" unless steps >= 1 divides batch; unit names what the batch counts and its key:
+// "pairs (batch_size)", "completions (batch_size x num_generations)".
+void check_accumulation(const std::string &who, int64_t batch, int64_t steps, const std::string &unit);
+
+// rows cut into `steps` consecutive micro-batches whose sizes differ by at most one; fewer when
+// there are fewer rows than steps (a short last batch of an epoch), never an empty one.
+std::vector<std::vector<size_t>> micro_batches(const std::vector<size_t> &rows, int64_t steps);
+
+// A micro-batch's share of a global count: part / whole, 0 when the whole is 0.
+double share(double part, double whole);
+
+// The global batch's metrics from its micro-batches: each value a micro-batch's mean, weighted by
+// that micro-batch's share of the metric's count (shares over the micro-batches sum to 1).
+class AccumulatedMetrics {
+ public:
+  void add(const std::string &key, double micro_mean, double weight);
+  void add(const Metrics &micro, double weight);  // every key with the same weight
+  const Metrics &result() const { return sum_; }
+
+ private:
+  Metrics sum_;
+};
+
+}  // namespace nanorlhf::rlhf
