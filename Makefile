@@ -17,7 +17,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev libpcre2-dev pkg-config
+PACKAGES := build-essential cmake libgtest-dev libbenchmark-dev libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev libpcre2-dev pkg-config libopenmpi-dev openmpi-bin
 BENCH_PACKAGES := python3-torch python3-numpy
 FUZZ_PACKAGES := clang libclang-rt-dev libomp-dev
 # The GPT-2 tokenizer test compares against an independent JavaScript encoder (npm gpt-3-encoder).

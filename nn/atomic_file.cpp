@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nn/distributed.h"
+
 namespace nanorlhf::nn {
 
 namespace {
@@ -28,6 +30,7 @@ std::string parent_dir(const std::string& path) {
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   if (path.empty()) throw std::invalid_argument("write_file_atomic: empty path");
+  if (!dist::is_main()) return;  // data parallelism: rank 0 alone writes (every rank holds the same)
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   auto fail = [&](const std::string& what, int err, bool remove_tmp) {
     if (remove_tmp) ::unlink(tmp.c_str());

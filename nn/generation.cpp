@@ -7,6 +7,8 @@
 #include <limits>
 #include <numeric>
 
+#include "nn/distributed.h"
+
 namespace nanorlhf::nn {
 
 namespace {
@@ -77,8 +79,9 @@ Choice choose(const float *logits, int64_t V, const GenerationConfig &cfg, doubl
 
 }  // namespace
 
-GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &prompts, const GenerationConfig &cfg,
-                          int64_t eos_id, int64_t pad_id) {
+// The rows of `prompts` in this process (a shard of a larger batch when cfg.total_rows is set).
+static GenerationOutput generate_rows(GPT &model, const std::vector<std::vector<int64_t>> &prompts,
+                               const GenerationConfig &cfg, int64_t eos_id, int64_t pad_id) {
   const int64_t V = model.config.vocab, ctx = model.config.ctx;
   NR_CHECK(!prompts.empty(), "generate: no prompts");
   NR_CHECK(cfg.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0, got {}", cfg.max_new_tokens);
@@ -88,7 +91,7 @@ GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &p
   NR_CHECK(pad_id >= 0 && pad_id < V && eos_id >= 0 && eos_id < V, "generate: eos_id {} and pad_id {} must be in [0, {})",
            eos_id, pad_id, V);
   const int64_t B = (int64_t)prompts.size();
-  int64_t P = 0;
+  int64_t P = cfg.prompt_len;
   for (size_t b = 0; b < prompts.size(); ++b) {
     NR_CHECK(!prompts[b].empty(), "generate: prompt {} is empty", b);
     for (int64_t t : prompts[b]) NR_CHECK(t >= 0 && t < V, "generate: prompt {} has token {} outside [0, {})", b, t, V);
@@ -149,10 +152,10 @@ GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &p
     else
       logits = last_logits(model.hidden(ids_cols(cur - 1, 1), mask_cols(cur), &cache));  // the newest token only
     std::vector<double> u;
-    if (!cfg.greedy) u = rand({B}, {kFloat64}).to_vector<double>();
+    if (!cfg.greedy) u = rand({cfg.total_rows > 0 ? cfg.total_rows : B}, {kFloat64}).to_vector<double>();
     for (int64_t b = 0; b < B; ++b) {
       if (finished[b]) continue;  // stays pad_id, mask 0, log-prob 0
-      Choice c = choose(&logits[b * V], V, cfg, cfg.greedy ? 0.0 : u[b], z, order);
+      Choice c = choose(&logits[b * V], V, cfg, cfg.greedy ? 0.0 : u[cfg.row_offset + b], z, order);
       ids[b * L + cur] = c.token;
       mask[b * L + cur] = 1.f;
       lps[b * L + cur] = (float)c.logprob;
@@ -182,6 +185,60 @@ GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &p
   out.response_ids = from_vector<int64_t>(resp, {B, N}).to(dev);
   out.response_mask = from_vector<float>(resp_mask, {B, N}).to(dev);
   out.response_logprobs = from_vector<float>(resp_lp, {B, N}).to(dev);
+  return out;
+}
+
+// Data parallelism: each rank samples its consecutive share of the rows, with the prompts padded
+// to the whole batch's longest and the draws of the whole batch, then every rank gathers every
+// row, the responses right-padded to the longest of all ranks.
+GenerationOutput generate(GPT &model, const std::vector<std::vector<int64_t>> &prompts, const GenerationConfig &cfg,
+                          int64_t eos_id, int64_t pad_id) {
+  const int64_t R = dist::world_size();
+  if (!cfg.split_across_ranks || R == 1 || cfg.total_rows > 0) return generate_rows(model, prompts, cfg, eos_id, pad_id);
+  NR_CHECK(!prompts.empty(), "generate: no prompts");
+  const int64_t B = (int64_t)prompts.size(), r = dist::rank();
+  int64_t P = 0;
+  for (const auto &p : prompts) P = std::max<int64_t>(P, (int64_t)p.size());
+  const int64_t begin = r * (B / R) + std::min(r, B % R), n = B / R + (r < B % R ? 1 : 0);
+  GenerationConfig local = cfg;
+  local.row_offset = begin, local.total_rows = B, local.prompt_len = P;
+  GenerationOutput mine;
+  int64_t N_local = 0;
+  if (n > 0) {
+    mine = generate_rows(model, {prompts.begin() + begin, prompts.begin() + begin + n}, local, eos_id, pad_id);
+    N_local = mine.response_ids.shape()[1];
+  }
+  int64_t N = 0;
+  for (int64_t x : dist::all_gather(std::vector<int64_t>{N_local})) N = std::max(N, x);
+  // This rank's rows, right-padded to N: [n, P + N] sequences and masks, [n, N] responses.
+  std::vector<int64_t> seq((size_t)(n * (P + N)), pad_id), resp((size_t)(n * N), pad_id), fin;
+  std::vector<float> seq_mask((size_t)(n * (P + N)), 0.f), resp_mask((size_t)(n * N), 0.f), lp((size_t)(n * N), 0.f);
+  if (n > 0) {
+    const std::vector<int64_t> s_ids = mine.sequences.cpu().contiguous().to_vector<int64_t>();
+    const std::vector<float> s_mask = mine.attention_mask.cpu().contiguous().to_vector<float>();
+    const std::vector<float> r_lp = mine.response_logprobs.cpu().contiguous().to_vector<float>();
+    const int64_t W = P + N_local;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t t = 0; t < W; ++t) {
+        seq[b * (P + N) + t] = s_ids[b * W + t];
+        seq_mask[b * (P + N) + t] = s_mask[b * W + t];
+        if (t >= P) {
+          resp[b * N + t - P] = s_ids[b * W + t];
+          resp_mask[b * N + t - P] = s_mask[b * W + t];
+          lp[b * N + t - P] = r_lp[b * N_local + t - P];
+        }
+      }
+    for (bool f : mine.finished) fin.push_back(f);
+  }
+  const Device dev = model.wte->weight.device();
+  GenerationOutput out;
+  out.prompt_len = P;
+  out.sequences = from_vector<int64_t>(dist::all_gather(seq), {B, P + N}).to(dev);
+  out.attention_mask = from_vector<float>(dist::all_gather(seq_mask), {B, P + N}).to(dev);
+  out.response_ids = from_vector<int64_t>(dist::all_gather(resp), {B, N}).to(dev);
+  out.response_mask = from_vector<float>(dist::all_gather(resp_mask), {B, N}).to(dev);
+  out.response_logprobs = from_vector<float>(dist::all_gather(lp), {B, N}).to(dev);
+  for (int64_t f : dist::all_gather(fin)) out.finished.push_back(f != 0);
   return out;
 }
 

@@ -14,6 +14,12 @@ struct GenerationConfig {
   bool greedy = false;
   bool use_cache = true;     // false recomputes the whole sequence each step (for tests/benchmarks)
   uint64_t seed = 0;
+  // Data parallelism (nn/distributed.h): under mpirun each rank samples its share of the rows and
+  // every rank gets all of them, the samples one process would draw. false: this process alone.
+  bool split_across_ranks = true;
+  // A shard of a larger batch: rows row_offset.. of total_rows (0 = this batch), prompts padded
+  // to at least prompt_len; the draws are those of the whole batch's rows.
+  int64_t row_offset = 0, total_rows = 0, prompt_len = 0;
 };
 
 struct GenerationOutput {

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "nn/distributed.h"
+
 namespace nanorlhf::optim {
 
 const std::vector<std::string> &schedules() {
@@ -42,9 +44,38 @@ void Optimization::zero_grad() {
   no_decay_->zero_grad();
 }
 
+namespace {
+// Data parallelism: g <- sum over ranks of g, one all-reduce of every gradient at once. The
+// trainers weight each rank's loss by its share of the global batch, so the sum is the gradient
+// of the global batch. A parameter a rank's shard never reached counts as zeros there.
+void all_reduce_gradients(const std::vector<Tensor> &params) {
+  if (dist::world_size() == 1) return;
+  NoGradGuard ng;
+  int64_t n = 0;
+  for (const Tensor &p : params) n += p.numel();
+  std::vector<float> flat((size_t)n, 0.f);
+  int64_t at = 0;
+  for (const Tensor &p : params) {
+    if (p.grad().defined()) {
+      std::vector<float> g = p.grad().to(kFloat32).to_vector<float>();
+      std::copy(g.begin(), g.end(), flat.begin() + at);
+    }
+    at += p.numel();
+  }
+  dist::all_reduce_sum(flat.data(), n);
+  at = 0;
+  for (Tensor p : params) {  // a handle: the parameter itself
+    std::vector<float> g(flat.begin() + at, flat.begin() + at + p.numel());
+    at += p.numel();
+    p.set_grad(from_vector<float>(g, p.shape(), {kFloat32, p.device()}).to(p.dtype()));
+  }
+}
+}  // namespace
+
 Optimization::Stats Optimization::step(int64_t step) {
   Stats s;
   s.lr = lr_schedule(cfg_.schedule, step, total_, cfg_.warmup, cfg_.lr, cfg_.min_lr_ratio);
+  all_reduce_gradients(params_);
   s.grad_norm = clip_grad_norm_(params_, cfg_.grad_clip);
   if (!std::isfinite(s.grad_norm) && cfg_.skip_nonfinite) {
     zero_grad();

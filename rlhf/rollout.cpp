@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "nanorlhf/nanorlhf.h"
+#include "nn/distributed.h"
 #include "nn/losses.h"
+#include "rlhf/batching.h"
+#include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
 namespace nanorlhf::rlhf {
@@ -92,6 +95,23 @@ nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vec
   for (int64_t r : idx) s.finished.push_back(gen.finished[r]);
   s.prompt_len = gen.prompt_len;
   return s;
+}
+
+Tensor on_shards(const nn::GenerationOutput &gen, const std::function<Tensor(const nn::GenerationOutput &)> &f) {
+  if (dist::world_size() == 1) return f(gen);
+  NoGradGuard ng;
+  const int64_t B = gen.sequences.shape()[0], N = gen.response_ids.shape()[1];
+  std::vector<size_t> mine = part_of(index_range(0, (size_t)B), dist::world_size(), dist::rank());
+  std::vector<float> local;
+  Tensor like;
+  if (!mine.empty()) {
+    like = f(select_rows(gen, std::vector<int64_t>(mine.begin(), mine.end())));
+    NR_CHECK(like.dim() == 2 && like.shape()[1] == N, "on_shards: f must give [rows, {}], got {}", N,
+             shape_str(like.shape()));
+    local = like.to(kFloat32).cpu().contiguous().to_vector<float>();
+  }
+  Tensor all = from_vector<float>(dist::all_gather(local), {B, N}).to(gen.response_mask.device());
+  return like.defined() ? all.to(like.dtype()) : all;
 }
 
 namespace {

@@ -94,6 +94,11 @@ std::map<std::string, double> rollout_metrics(const Rollout &r);
 // The rows `idx` of a rollout (same P and N): a minibatch, or the kept best of K.
 nn::GenerationOutput select_rows(const nn::GenerationOutput &gen, const std::vector<int64_t> &idx);
 
+// Data parallelism for the no-graph passes over a rollout (reference and old log-probs, values):
+// f of this rank's consecutive share of gen's rows, gathered from every rank, so each rank holds
+// the [B, N] that f(gen) gives (f must return float [rows, N]). One process: f(gen).
+Tensor on_shards(const nn::GenerationOutput &gen, const std::function<Tensor(const nn::GenerationOutput &)> &f);
+
 // Reward-model scores r(x, y) of the rollout's full sequences: [B] (read at the last real token).
 Tensor reward_scores(const nn::ScalarModel &rm, const nn::GenerationOutput &gen);
 

@@ -1,6 +1,8 @@
 // Run directory files (config.json, metrics.jsonl, text outputs) and the progress line/log.
 #include "rlhf/run_dir.h"
 
+#include "nn/distributed.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -79,8 +81,16 @@ bool holds_run(const std::string &dir) {
   return false;
 }
 
+// Data parallelism: rank 0 alone opens, writes and commits the folder; the other ranks learn where
+// it writes and which checkpoint it resumes from, and wait for its commit.
 RunDir::RunDir(const std::string &path, bool overwrite, const std::string &resume) : out_(path), root_(path) {
   if (out_.empty()) throw std::runtime_error("run directory: empty path");
+  if (dist::is_main()) open(overwrite, resume);
+  root_ = dist::broadcast(root_);
+  resume_ = dist::broadcast(resume_);
+}
+
+void RunDir::open(bool overwrite, const std::string &resume) {
   std::error_code ec;
   fs::create_directories(out_, ec);
   if (ec || !fs::is_directory(out_))
@@ -145,6 +155,16 @@ void RunDir::open_new(bool overwrite) {
 }
 
 void RunDir::commit() {
+  if (dist::world_size() > 1) {
+    if (dist::is_main()) commit_staged();
+    dist::barrier();  // the other ranks may read the committed run next (a pipeline's next stage)
+    root_ = out_;
+    return;
+  }
+  commit_staged();
+}
+
+void RunDir::commit_staged() {
   if (!staged_) return;
   metrics_.close();
   std::set<std::string> fresh;
@@ -183,6 +203,7 @@ void RunDir::write_config(const nlohmann::json &config) {
 }
 
 void RunDir::restore_metrics(const std::string &checkpoint) {
+  if (!dist::is_main()) return;
   const std::string m = path("metrics.jsonl"), copy = (fs::path(checkpoint) / "metrics.jsonl").string();
   metrics_.close();
   nn::write_file_atomic(m, fs::exists(copy) ? nn::read_file(copy) : std::string());
@@ -197,6 +218,7 @@ void RunDir::write_text(const std::string &name, const std::string &text) const 
 void RunDir::log_metrics(const nlohmann::json &record) {
   if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer())
     throw std::invalid_argument("log_metrics: expected a JSON object with an integer \"step\", got " + record.dump());
+  if (!dist::is_main()) return;
   // NaN/inf become null in JSON; replace keeps a stray invalid UTF-8 string from failing the run.
   metrics_ << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   metrics_.flush();
@@ -214,7 +236,7 @@ std::string format_duration(double s) {
 }
 
 Progress::Progress(std::string task, int64_t total, std::FILE *out)
-    : task_(std::move(task)), total_(total), out_(out), tty_(out && ::isatty(::fileno(out))) {
+    : task_(std::move(task)), total_(total), out_(dist::is_main() ? out : nullptr), tty_(out_ && ::isatty(::fileno(out_))) {
   start_ = last_print_ = std::chrono::steady_clock::now();
 }
 

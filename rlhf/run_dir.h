@@ -59,6 +59,8 @@ class RunDir {
   void write_text(const std::string &name, const std::string &text) const;
 
  private:
+  void open(bool overwrite, const std::string &resume);
+  void commit_staged();
   void open_new(bool overwrite);
   void open_for_resume(bool overwrite, const std::string &resume);
   std::string out_, root_, resume_;

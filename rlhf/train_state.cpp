@@ -1,6 +1,8 @@
 // Checkpoint folders of resumable runs: each part saved and loaded under its name.
 #include "rlhf/train_state.h"
 
+#include "nn/distributed.h"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -139,6 +141,7 @@ TrainState &TrainState::add(const std::string &name, std::vector<double> &v) {
 }
 
 void TrainState::save(const std::string &dir, const json &loop, const std::vector<std::string> &files) const {
+  if (!dist::is_main()) return;  // rank 0 alone writes; every rank holds the same state
   const int64_t step = checkpoint_step(dir);
   const std::string tmp = dir + ".tmp." + std::to_string(::getpid());
   std::error_code ec;

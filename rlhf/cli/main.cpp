@@ -7,8 +7,12 @@
 #include <memory>
 #include <string>
 
+#include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "nn/distributed.h"
 #include "rlhf/cli/config_flags.h"
 #include "rlhf/stages.h"
 
@@ -24,7 +28,8 @@ void setup_stage(CLI::App &cmd, const Stage &st) {
   cmd.callback([flags, &st, &cmd] {
     Config c(st.schema());
     if (!nanorlhf::cli::build_config(c, *flags, cmd.remaining(), st.name)) return;
-    std::printf("%s\n", st.run(c, /*quiet=*/false).message.c_str());
+    const std::string message = st.run(c, /*quiet=*/false).message;
+    if (nanorlhf::dist::is_main()) std::printf("%s\n", message.c_str());
   });
 }
 
@@ -39,10 +44,29 @@ void bound_openmp_spin(char **argv) {
   ::execv("/proc/self/exe", argv);  // if that fails, run on with libgomp's default
 }
 
+// Under mpirun: ranks that share a machine share its cores, so each takes its share of OpenMP
+// threads (one each on two cores) unless OMP_NUM_THREADS says otherwise; each rank says where it runs.
+void start_ranks(int *argc, char ***argv) {
+  nanorlhf::dist::init(argc, argv);
+  if (nanorlhf::dist::world_size() == 1) return;
+  if (!std::getenv("OMP_NUM_THREADS"))
+    omp_set_num_threads(std::max(1, omp_get_max_threads() / nanorlhf::dist::local_size()));
+  char host[256] = "?";
+  ::gethostname(host, sizeof host - 1);
+  std::fprintf(stderr, "nanorlhf: rank %d of world size %d on %s: %d OpenMP thread(s), the stage's device\n",
+               nanorlhf::dist::rank(), nanorlhf::dist::world_size(), host, omp_get_max_threads());
+}
+
+struct FinalizeAtExit {
+  ~FinalizeAtExit() { nanorlhf::dist::finalize(); }
+};
+
 }  // namespace
 
 int main(int argc, char **argv) {
   bound_openmp_spin(argv);
+  start_ranks(&argc, &argv);
+  FinalizeAtExit finalize_at_exit;
   CLI::App app{"nanorlhf: a from-scratch C++ framework for learning RLHF (pretrain -> SFT -> reward model -> PPO/DPO)"};
   app.require_subcommand(1);
   app.fallthrough(false);
@@ -78,6 +102,8 @@ int main(int argc, char **argv) {
   } catch (const std::exception &e) {
     std::fflush(stdout);
     if (::isatty(2)) std::fprintf(stderr, "\n");  // end a live progress line first
+    // One rank's error stops every rank, with its message (a rank waiting on it would hang).
+    if (nanorlhf::dist::world_size() > 1) nanorlhf::dist::abort(std::string("error: ") + e.what(), 1);
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nn/losses.h"
+#include "nn/distributed.h"
 #include "rlhf/batching.h"
 #include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
@@ -96,18 +97,19 @@ DPOTrainer::DPOTrainer(nn::GPT &policy, const nn::GPT *ref, std::vector<Preferen
   check_accumulation("dpo", o_.batch_size, o_.loop.gradient_accumulation_steps, "pairs (batch_size)");
   policy_.eval();  // dropout off
   if (ref) {
-    // The reference never changes: its log-probs once, in batches, without a graph.
+    // The reference never changes: its log-probs once, in batches, without a graph; each rank
+    // computes its share of the pairs and gathers the rest.
     NoGradGuard ng;
-    ref_chosen_.resize(pairs_.size());
-    ref_rejected_.resize(pairs_.size());
-    for (size_t s = 0; s < pairs_.size(); s += (size_t)o_.batch_size) {
-      std::vector<size_t> idx = index_range(s, std::min(pairs_.size(), s + (size_t)o_.batch_size));
+    const std::vector<size_t> mine = part_of(index_range(0, pairs_.size()), dist::world_size(), dist::rank());
+    std::vector<double> chosen, rejected;
+    for (size_t s = 0; s < mine.size(); s += (size_t)o_.batch_size) {
+      std::vector<size_t> idx(mine.begin() + (long)s, mine.begin() + (long)std::min(mine.size(), s + o_.batch_size));
       std::vector<double> lp = pair_logprobs(*ref, pairs_, idx, pad_id_).to_vector<double>();
-      for (size_t j = 0; j < idx.size(); ++j) {
-        ref_chosen_[idx[j]] = lp[j];
-        ref_rejected_[idx[j]] = lp[idx.size() + j];
-      }
+      chosen.insert(chosen.end(), lp.begin(), lp.begin() + (long)idx.size());
+      rejected.insert(rejected.end(), lp.begin() + (long)idx.size(), lp.end());
     }
+    ref_chosen_ = dist::all_gather(chosen);
+    ref_rejected_ = dist::all_gather(rejected);
   }
 }
 

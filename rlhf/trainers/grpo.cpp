@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "rlhf/batching.h"
+#include "nn/distributed.h"
 #include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 
@@ -85,8 +86,9 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
   Tensor ref_logp, old_logp;
   {
     NoGradGuard ng;
-    ref_logp = response_logprobs(ref_, gen, T);
-    if (o_.num_iterations > 1) old_logp = response_logprobs(policy_, gen, T);
+    ref_logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(ref_, g, T); });
+    if (o_.num_iterations > 1)
+      old_logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(policy_, g, T); });
   }
 
   // 5. num_iterations gradient steps on the batch; with one, pi_old = pi_theta (ratio 1, as TRL).
@@ -119,7 +121,7 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
                              rows(adv.advantages), rows(mask), o_.epsilon, eps_high, o_.beta, o_.loss_type,
                              o_.sampling.max_new_tokens, tokens);
       const double w = o_.loss_type == "dapo"   ? 1.0
-                       : o_.loss_type == "bnpo" ? 1.0 / double(parts.size())
+                       : o_.loss_type == "bnpo" ? 1.0 / double(parts.size() * dist::world_size())
                                                 : share((double)part.size(), (double)n_rows);
       (L.loss * w).backward();
       NoGradGuard ng;

@@ -10,6 +10,7 @@
 
 #include "nn/losses.h"
 #include "rlhf/batching.h"
+#include "nn/distributed.h"
 #include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
 #include "rlhf/train_options.h"
@@ -160,7 +161,7 @@ Metrics KTOTrainer::evaluate(const std::vector<size_t> &idx) {
 }
 
 // z0 from the batch's mismatched pairs, policy and reference, without a graph; the log-probs in
-// micro-batches so that memory stays that of one.
+// this rank's micro-batches (memory stays that of one), then gathered from every rank.
 Tensor KTOTrainer::reference_point(const std::vector<size_t> &idx) {
   NR_CHECK(idx.size() >= 2, "kto: a batch of {} example(s); the KL reference point needs batch_size >= 2",
            idx.size());
@@ -177,6 +178,8 @@ Tensor KTOTrainer::reference_point(const std::vector<size_t> &idx) {
     for (double v : p.to_vector<double>()) lp.push_back(v);
     for (double v : unpaired_logprobs(ref_, examples_, x, y, pad_id_).to_vector<double>()) ref_lp.push_back(v);
   }
+  lp = dist::all_gather(lp);  // the ranks' shards, in order
+  ref_lp = dist::all_gather(ref_lp);
   const int64_t n = (int64_t)idx.size();
   return kto_reference_point(from_vector<double>(lp, {n}, like), from_vector<double>(ref_lp, {n}, like));
 }

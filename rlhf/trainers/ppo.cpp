@@ -99,10 +99,10 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   Tensor old_logp, ref_logp, kl, old_values, rewards, advantages, returns;  // [B, N]
   {
     NoGradGuard ng;
-    old_logp = response_logprobs(policy_, gen, T);
-    ref_logp = response_logprobs(ref_, gen, T);
+    old_logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(policy_, g, T); });
+    ref_logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(ref_, g, T); });
     kl = o_.kl_estimator == "k3" ? kl_k3(old_logp, ref_logp) : kl_k1(old_logp, ref_logp);
-    old_values = response_values(value_, gen);
+    old_values = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_values(value_, g); });
     rewards = kl_penalized_rewards(score, kl, mask, beta_);
     if (o_.whiten_rewards) rewards = masked_whiten(rewards, mask, /*shift_mean=*/false);
     GAEResult adv = gae(rewards, old_values, mask, o_.gamma, o_.lam);
@@ -156,11 +156,12 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
       last_stats_ = policy_opt_.step(updates_);  // clips, steps, zeroes the gradients
       value_opt_.step(updates_);
       ++updates_;
+      const Metrics mb_metrics = acc.result();
       if (n_mb == 0) {
-        first_ratio = acc.result().at("val/ratio");
-        first_clipfrac = acc.result().at("policy/clipfrac_avg");
+        first_ratio = mb_metrics.at("val/ratio");
+        first_clipfrac = mb_metrics.at("policy/clipfrac_avg");
       }
-      for (const auto &[k, v] : acc.result()) sum[k] += v;
+      for (const auto &[k, v] : mb_metrics) sum[k] += v;
       ++n_mb;
     }
   }

@@ -216,14 +216,15 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
     //    window has T targets, so each weighs its share of the windows); 3. one optimizer step.
     std::vector<size_t> starts((size_t)B);
     for (auto &s : starts) s = (size_t)rand_below(rng, stream.size() - size_t(T));
-    double l = 0;
+    AccumulatedMetrics acc;
     for (const std::vector<size_t> &part : micro_batches(starts, cfg.loop.gradient_accumulation_steps)) {
       auto [x, y] = windows(stream, std::vector<int64_t>(part.begin(), part.end()), T, dev);
       const double w = share((double)part.size(), (double)B);
       Tensor loss = lm_loss(model, x, y);
       (loss * w).backward();
-      l += loss.item() * w;
+      acc.add("loss", loss.item(), w);
     }
+    const double l = acc.result().at("loss");
     optim::Optimization::Stats st = opt.step(step);
     res.losses.push_back(l);
     if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0 && step + 1 < steps) dump_samples(step + 1);

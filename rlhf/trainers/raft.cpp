@@ -94,6 +94,7 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
     }
   }
 
+  loss_sum = sum_over_ranks({{"loss", loss_sum}}).at("loss");  // each rank's micro-batches' share
   Metrics m;
   NoGradGuard ng;
   const double T = o_.sampling.temperature;

@@ -58,8 +58,8 @@ Metrics ReinforceTrainer::step(const std::vector<std::string> &prompts) {
   Tensor ref_logp, logp;
   {
     NoGradGuard ng;
-    ref_logp = response_logprobs(ref_, gen, T);
-    logp = response_logprobs(policy_, gen, T);
+    ref_logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(ref_, g, T); });
+    logp = on_shards(gen, [&](const nn::GenerationOutput &g) { return response_logprobs(policy_, g, T); });
   }
   Tensor ref_logp_sum = ref_logp.sum({1}), logp_sum = logp.sum({1});
 

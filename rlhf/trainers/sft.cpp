@@ -138,21 +138,21 @@ SftResult run_sft(const SFTConfig &cfg, bool quiet) {
     const std::vector<size_t> rows = batches.next();
     const double tokens = target_tokens(rows);
     AccumulatedMetrics acc;
-    int64_t processed = 0;
     for (const std::vector<size_t> &part : micro_batches(rows, cfg.loop.gradient_accumulation_steps)) {
       SftBatch batch = make_sft_batch(examples, part, tok.pad_id(), dev);
       const double w = share(target_tokens(part), tokens);
       Tensor loss = sft_batch_loss(model, batch);
       (loss * w).backward();
       acc.add("loss", loss.item(), w);
-      processed += batch.input_ids.numel();
+      acc.add("tokens", (double)batch.input_ids.numel(), 1.0);
     }
-    const double l = acc.result().at("loss");
+    const Metrics m = acc.result();  // over every rank
+    const double l = m.at("loss");
     optim::Optimization::Stats st = opt.step(step);
     res.losses.push_back(l);
     return StepOutput{{{"loss", l}, {"lr", st.lr}, {"grad_norm", st.grad_norm},
                        {"epoch", double((step + 1) * cfg.batch_size) / double(examples.size())}},
-                      processed};
+                      (int64_t)m.at("tokens")};
   });
   model.eval();
   run.write_text("samples.txt", greedy_samples(model, tok, data, cfg.samples, cfg.sample_tokens));
