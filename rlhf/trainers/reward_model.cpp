@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "rlhf/batching.h"
+#include "nn/distributed.h"
 #include "rlhf/checkpoints.h"
 #include "rlhf/gradient_accumulation.h"
 #include "rlhf/objectives.h"
@@ -64,8 +65,10 @@ PairEval evaluate_pairs(const nn::ScalarModel &rm, const std::vector<PreferenceP
   if (pairs.empty()) return e;
   NoGradGuard no_grad;
   int64_t agree = 0;
-  for (size_t i = 0; i < pairs.size(); i += (size_t)batch) {
-    std::vector<size_t> rows = index_range(i, std::min(pairs.size(), i + (size_t)batch));
+  // Data parallelism: each rank its share of the pairs, then the sums over the ranks.
+  const std::vector<size_t> mine = part_of(index_range(0, pairs.size()), dist::world_size(), dist::rank());
+  for (size_t i = 0; i < mine.size(); i += (size_t)batch) {
+    std::vector<size_t> rows(mine.begin() + (long)i, mine.begin() + (long)std::min(mine.size(), i + (size_t)batch));
     PairScores s = score_pairs(rm, pairs, rows, pad_id);
     e.loss += bradley_terry_loss(s.chosen, s.rejected).item() * double(rows.size());
     std::vector<double> rc = s.chosen.to_vector<double>(), rr = s.rejected.to_vector<double>();
@@ -81,6 +84,10 @@ PairEval evaluate_pairs(const nn::ScalarModel &rm, const std::vector<PreferenceP
       agree += (rc[k] > rr[k]) == (oc > orj);
     }
   }
+  const Metrics sums = sum_over_ranks({{"loss", e.loss}, {"accuracy", e.accuracy}, {"margin", e.margin},
+                                       {"oracle_pairs", (double)e.oracle_pairs}, {"agree", (double)agree}});
+  e.loss = sums.at("loss"), e.accuracy = sums.at("accuracy"), e.margin = sums.at("margin");
+  e.oracle_pairs = (int64_t)sums.at("oracle_pairs"), agree = (int64_t)sums.at("agree");
   e.pairs = (int64_t)pairs.size();
   e.loss /= double(e.pairs);
   e.accuracy /= double(e.pairs);
@@ -96,13 +103,16 @@ namespace {
 std::pair<double, double> normalize_head(nn::ScalarModel &rm, const std::vector<PreferencePair> &pairs, int64_t pad_id) {
   NoGradGuard no_grad;
   double sum = 0, sq = 0;
-  int64_t n = 0;
-  for (size_t i = 0; i < pairs.size(); i += 64) {
-    std::vector<size_t> rows = index_range(i, std::min(pairs.size(), i + 64));
+  const std::vector<size_t> mine = part_of(index_range(0, pairs.size()), dist::world_size(), dist::rank());
+  for (size_t i = 0; i < mine.size(); i += 64) {
+    std::vector<size_t> rows(mine.begin() + (long)i, mine.begin() + (long)std::min(mine.size(), i + 64));
     PairScores s = score_pairs(rm, pairs, rows, pad_id);
     for (const Tensor &t : {s.chosen, s.rejected})
-      for (double v : t.to_vector<double>()) sum += v, sq += v * v, ++n;
+      for (double v : t.to_vector<double>()) sum += v, sq += v * v;
   }
+  const Metrics sums = sum_over_ranks({{"sum", sum}, {"sq", sq}});  // each rank its share of the pairs
+  sum = sums.at("sum"), sq = sums.at("sq");
+  const double n = 2.0 * (double)pairs.size();
   const double mean = sum / double(n), var = std::max(sq / double(n) - mean * mean, 0.0);
   const double std = std::sqrt(var + 1e-8);
   rm.head->bias.copy_((rm.head->bias - mean) * (1.0 / std));
