@@ -5,6 +5,14 @@
 
 #include "tensor/error.h"
 
+#include <cstring>
+#include <filesystem>
+
+#if NANORLHF_WITH_NCCL
+#include <cuda_runtime.h>
+#include <nccl.h>
+#endif
+
 #if NANORLHF_WITH_MPI
 #define OMPI_SKIP_MPICXX 1  // the C API only: OpenMPI's C++ bindings need a library we do not link
 #define MPICH_SKIP_MPICXX 1
@@ -16,6 +24,21 @@ namespace nanorlhf::dist {
 namespace {
 bool g_mpi = false;  // MPI_Init ran
 int g_rank = 0, g_size = 1;
+
+bool g_gpu_per_rank = false;
+#if NANORLHF_WITH_NCCL
+ncclComm_t g_nccl = nullptr;
+#endif
+
+// GPUs the NVIDIA driver lists, read without starting CUDA (CUDA_VISIBLE_DEVICES must be set first).
+[[maybe_unused]] int driver_gpu_count() {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/driver/nvidia/gpus", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
 
 bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_RANK"); }
 
@@ -46,6 +69,13 @@ void init(int *argc, char ***argv) {
   g_mpi = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+#if NANORLHF_WITH_NCCL
+  const char *local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (g_size > 1 && local_rank && !std::getenv("CUDA_VISIBLE_DEVICES") && driver_gpu_count() >= local_size()) {
+    ::setenv("CUDA_VISIBLE_DEVICES", local_rank, 1);
+    g_gpu_per_rank = true;
+  }
+#endif
 #else
   if (std::getenv("OMPI_COMM_WORLD_SIZE") && std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
     std::fprintf(stderr, "error: launched by mpirun, but this nanorlhf was built without MPI (install "
@@ -56,6 +86,10 @@ void init(int *argc, char ***argv) {
 }
 
 void finalize() {
+#if NANORLHF_WITH_NCCL
+  if (g_nccl) ncclCommDestroy(g_nccl);
+  g_nccl = nullptr;
+#endif
 #if NANORLHF_WITH_MPI
   if (g_mpi) MPI_Finalize();
 #endif
@@ -121,6 +155,30 @@ std::string broadcast(const std::string &s) {
   return out;
 #else
   return s;
+#endif
+}
+
+bool device_all_reduce() { return g_gpu_per_rank && g_size > 1; }
+
+void all_reduce_sum_device(float *x, int64_t n) {
+#if NANORLHF_WITH_NCCL
+  NR_CHECK(device_all_reduce(), "all_reduce_sum_device: needs NCCL and a GPU per rank");
+  auto check_nccl = [](ncclResult_t r, const char *what) {
+    if (r != ncclSuccess) abort(fmt::format("{} failed: {}", what, ncclGetErrorString(r)), 1);
+  };
+  if (!g_nccl) {  // rank 0 makes the id, MPI carries it, every rank joins
+    ncclUniqueId id;
+    if (g_rank == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    const std::string s = broadcast(std::string(reinterpret_cast<const char *>(&id), sizeof id));
+    std::memcpy(&id, s.data(), sizeof id);
+    check_nccl(ncclCommInitRank(&g_nccl, g_size, id, g_rank), "ncclCommInitRank");
+  }
+  check_nccl(ncclAllReduce(x, x, (size_t)n, ncclFloat, ncclSum, g_nccl, /*stream=*/0), "ncclAllReduce");
+  const cudaError_t e = cudaStreamSynchronize(0);
+  if (e != cudaSuccess) abort(fmt::format("ncclAllReduce: {}", cudaGetErrorString(e)), 1);
+#else
+  (void)x, (void)n;
+  throw Error("all_reduce_sum_device: this build has no NCCL");
 #endif
 }
 

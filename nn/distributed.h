@@ -31,6 +31,14 @@ std::vector<float> all_gather(const std::vector<float> &local);
 std::vector<std::string> all_gather(const std::string &local);  // one string per rank
 // Rank 0's string on every rank.
 std::string broadcast(const std::string &s);
+// NCCL (built with the CUDA backend and MPI where CMake finds NCCL): under mpirun with a GPU per
+// rank on each machine, init() shows rank r of a machine its GPU r alone (CUDA_VISIBLE_DEVICES,
+// unless the user set it), so device "cuda" is that GPU, and gradients on it are summed by
+// ncclAllReduce; MPI carries NCCL's unique id (as llm.c does). Otherwise device gradients travel
+// through host memory and MPI.
+bool device_all_reduce();  // NCCL built, several ranks, a GPU each
+void all_reduce_sum_device(float *device_ptr, int64_t n);  // in place, on the default stream
+
 // Prints "rank r: message" to stderr and stops every rank (MPI_Abort); exits with `code` alone.
 [[noreturn]] void abort(const std::string &message, int code);
 

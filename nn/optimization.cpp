@@ -49,9 +49,31 @@ namespace {
 // Data parallelism: g <- sum over ranks of g, one all-reduce of every gradient at once. The
 // trainers weight each rank's loss by its share of the global batch, so the sum is the gradient
 // of the global batch. A parameter a rank's shard never reached counts as zeros there.
+// NCCL: the same on one flat device buffer, the gradients never leaving the GPU.
+void all_reduce_gradients_on_device(const std::vector<Tensor> &params) {
+  int64_t n = 0;
+  for (const Tensor &p : params) n += p.numel();
+  const Device dev = params.front().device();
+  Tensor flat = zeros({n}, {kFloat32, dev});
+  int64_t at = 0;
+  for (const Tensor &p : params) {
+    if (p.grad().defined()) flat.narrow(0, at, p.numel()).copy_(p.grad().to(kFloat32).contiguous().reshape({p.numel()}));
+    at += p.numel();
+  }
+  dist::all_reduce_sum_device(flat.data_ptr<float>(), n);
+  at = 0;
+  for (Tensor p : params) {  // a handle: the parameter itself
+    Tensor g = zeros(p.shape(), {kFloat32, dev});
+    g.copy_(flat.narrow(0, at, p.numel()).reshape(p.shape()));
+    p.set_grad(g.to(p.dtype()));
+    at += p.numel();
+  }
+}
+
 void all_reduce_gradients(const std::vector<Tensor> &params) {
-  if (dist::world_size() == 1) return;
+  if (dist::world_size() == 1 || params.empty()) return;
   NoGradGuard ng;
+  if (params.front().device().is_cuda() && dist::device_all_reduce()) return all_reduce_gradients_on_device(params);
   // float32 contiguous host gradients are copied in and out directly; others through the host.
   auto direct = [](const Tensor &g) {
     return g.defined() && g.device().is_cpu() && g.dtype() == kFloat32 && g.is_contiguous();
