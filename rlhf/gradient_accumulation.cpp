@@ -33,6 +33,12 @@ std::vector<std::vector<size_t>> micro_batches(const std::vector<size_t> &rows, 
 
 double share(double part, double whole) { return whole > 0 ? part / whole : 0.0; }
 
+double sum_rows(const std::vector<double> &per_row, const std::vector<size_t> &rows) {
+  double n = 0;
+  for (size_t r : rows) n += per_row.at(r);
+  return n;
+}
+
 Metrics sum_over_ranks(const Metrics &m) {
   if (dist::world_size() == 1) return m;
   std::string keys;

@@ -28,6 +28,8 @@ std::vector<size_t> part_of(const std::vector<size_t> &rows, int64_t n, int64_t 
 
 // A micro-batch's share of a global count: part / whole, 0 when the whole is 0.
 double share(double part, double whole);
+// The sum of per_row over rows: a (micro-)batch's count of tokens, from each row's.
+double sum_rows(const std::vector<double> &per_row, const std::vector<size_t> &rows);
 
 // Each key's sum over the ranks (a key some rank lacks counts 0 there); m on one rank.
 Metrics sum_over_ranks(const Metrics &m);

@@ -98,14 +98,9 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
   const int64_t n_rows = gen.sequences.shape()[0];
   const std::vector<double> row_tokens = mask.sum({1}).to_vector<double>();
   const std::vector<double> row_resp = gen.response_mask.sum({1}).to_vector<double>();
-  auto total = [](const std::vector<double> &per_row, const std::vector<size_t> &rows) {
-    double n = 0;
-    for (size_t r : rows) n += per_row[r];
-    return n;
-  };
   const std::vector<size_t> all = index_range(0, (size_t)n_rows);
   const std::vector<std::vector<size_t>> parts = micro_batches(all, o_.loop.gradient_accumulation_steps);
-  const double tokens = total(row_tokens, all), resp_tokens = total(row_resp, all);
+  const double tokens = sum_rows(row_tokens, all), resp_tokens = sum_rows(row_resp, all);
   Metrics m;
   for (int64_t it = 0; it < o_.num_iterations; ++it) {
     opt_.zero_grad();
@@ -125,7 +120,7 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
                                                 : share((double)part.size(), (double)n_rows);
       (L.loss * w).backward();
       NoGradGuard ng;
-      const double w_tok = share(total(row_tokens, part), tokens);
+      const double w_tok = share(sum_rows(row_tokens, part), tokens);
       acc.add("loss", L.loss.item(), w);
       acc.add({{"clip_ratio/low_mean", L.clip_low.item()},
                {"clip_ratio/high_mean", L.clip_high.item()},
@@ -133,7 +128,7 @@ Metrics GRPOTrainer::step(const std::vector<std::string> &prompts) {
       if (it == 0) {
         acc.add("kl", L.kl.item(), w_tok);
         acc.add("entropy", masked_mean(entropy_from_logits(logits.detach() / T), mb.response_mask).item(),
-                share(total(row_resp, part), resp_tokens));
+                share(sum_rows(row_resp, part), resp_tokens));
       }
     }
     optim::Optimization::Stats st = opt_.step(opt_steps_++);

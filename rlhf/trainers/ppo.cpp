@@ -113,11 +113,6 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
   // 4. ppo_epochs passes over shuffled minibatches; total loss = pg + vf_coef * vf, a mean over the
   //    minibatch's response tokens: each micro-batch weighs its share of those tokens.
   const std::vector<double> row_tokens = mask.sum({1}).to_vector<double>();
-  auto tokens = [&](const std::vector<size_t> &rows) {
-    double n = 0;
-    for (size_t r : rows) n += row_tokens[r];
-    return n;
-  };
   Metrics sum;
   double first_ratio = 0, first_clipfrac = 0;
   int64_t n_mb = 0;
@@ -126,7 +121,7 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
     std::vector<size_t> perm = shuffled_indices((size_t)B, minibatch_seed(o_.seed, (uint64_t)(iter_ * o_.ppo_epochs + epoch)));
     for (int64_t start = 0; start < B; start += mb_size) {
       const std::vector<size_t> minibatch(perm.begin() + start, perm.begin() + std::min(B, start + mb_size));
-      const double mb_tokens = tokens(minibatch);
+      const double mb_tokens = sum_rows(row_tokens, minibatch);
       AccumulatedMetrics acc;
       for (const std::vector<size_t> &part : micro_batches(minibatch, o_.loop.gradient_accumulation_steps)) {
         const std::vector<int64_t> idx(part.begin(), part.end());
@@ -134,7 +129,7 @@ Metrics PPOTrainer::step(const std::vector<std::string> &prompts) {
         auto rows = [&](const Tensor &x) { return index_select(x, 0, it); };  // float [B, N] -> [b, N]
         nn::GenerationOutput mb = select_rows(gen, idx);
         Tensor mb_mask = rows(mask);
-        const double w = share(tokens(part), mb_tokens);
+        const double w = share(sum_rows(row_tokens, part), mb_tokens);
 
         Tensor logits;  // [b, N, V], raw
         Tensor logp = response_logprobs(policy_, mb, T, &logits);

@@ -70,11 +70,6 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
   //    (temperature 1: plain likelihood, as in instruction tuning); each micro-batch weighs its
   //    share of those tokens.
   const std::vector<double> row_tokens = kept.response_mask.sum({1}).to_vector<double>();
-  auto tokens = [&](const std::vector<size_t> &rows) {
-    double t = 0;
-    for (size_t i : rows) t += row_tokens[i];
-    return t;
-  };
   double loss_sum = 0;
   int64_t n_mb = 0;
   optim::Optimization::Stats st;
@@ -84,7 +79,7 @@ Metrics RaftTrainer::step(const std::vector<std::string> &prompts) {
       const std::vector<size_t> minibatch(perm.begin() + start, perm.begin() + std::min(n, start + o_.minibatch_size));
       for (const std::vector<size_t> &part : micro_batches(minibatch, o_.loop.gradient_accumulation_steps)) {
         nn::GenerationOutput mb = select_rows(kept, std::vector<int64_t>(part.begin(), part.end()));
-        const double w = share(tokens(part), tokens(minibatch));
+        const double w = share(sum_rows(row_tokens, part), sum_rows(row_tokens, minibatch));
         Tensor loss = sft_loss(response_logprobs(policy_, mb, 1.0), mb.response_mask);
         (loss * w).backward();
         loss_sum += loss.item() * w;
