@@ -311,4 +311,14 @@ int64_t GPT2Tokenizer::special_id(std::string_view token) const {
                               "'; special tokens: " + (valid.empty() ? "none" : valid));
 }
 
+bool GPT2Tokenizer::is_special(int64_t id) const {
+  for (const auto& s : specials_)
+    if (s.second == id) return true;
+  return false;
+}
+
+bool GPT2Tokenizer::operator==(const GPT2Tokenizer& other) const {
+  return pieces_ == other.pieces_ && merge_ == other.merge_ && specials_ == other.specials_;
+}
+
 }  // namespace nanorlhf::nn

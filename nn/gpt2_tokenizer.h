@@ -35,6 +35,13 @@ class GPT2Tokenizer {
   // Id of a special token by its text; throws listing the special tokens there are.
   int64_t special_id(std::string_view token) const;
   int64_t endoftext_id() const { return special_id("<|endoftext|>"); }
+  bool is_special(int64_t id) const;
+  // The same tokens, merges and special tokens.
+  bool operator==(const GPT2Tokenizer& other) const;
+
+  // Writes folder/vocab.json and folder/merges.txt (the layout from_files reads, as transformers
+  // saves GPT-2's), atomically; special tokens go into vocab.json as in GPT-2's own.
+  void save(const std::string& folder) const;
 
   // GPT-2's pre-tokenisation of plain text; bytes that are not valid UTF-8 form pre-tokens of
   // their own, so every byte string is covered. Exposed for tests.

@@ -1,5 +1,6 @@
-// Reading a Hugging Face GPT-2 tokenizer: vocab.json + merges.txt, or tokenizer.json. Every error
-// names the file and the line or key.
+// Reading a Hugging Face GPT-2 tokenizer (vocab.json + merges.txt, or tokenizer.json; every error
+// names the file and the line or key) and writing vocab.json + merges.txt.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -7,18 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/atomic_file.h"
 #include "nn/gpt2_tokenizer.h"
 
 namespace nanorlhf::nn {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 nlohmann::json read_json(const std::string& path) {
   try {
@@ -111,6 +105,23 @@ GPT2Tokenizer GPT2Tokenizer::load(const std::string& folder) {
     return from_files((dir / "vocab.json").string(), (dir / "merges.txt").string());
   if (fs::exists(dir / "tokenizer.json")) return from_tokenizer_json((dir / "tokenizer.json").string());
   throw std::runtime_error(folder + ": no GPT-2 tokenizer (expected vocab.json and merges.txt, or tokenizer.json)");
+}
+
+void GPT2Tokenizer::save(const std::string& folder) const {
+  namespace fs = std::filesystem;
+  fs::create_directories(folder);
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int64_t id = 0; id < vocab_size(); ++id)
+    vocab[is_special(id) ? pieces_[id] : bytes_to_unicode(pieces_[id])] = id;
+  std::vector<std::pair<int32_t, uint64_t>> by_rank;  // (rank, left << 32 | right)
+  by_rank.reserve(merge_.size());
+  for (const auto& [key, value] : merge_) by_rank.emplace_back(value.first, key);
+  std::sort(by_rank.begin(), by_rank.end());
+  std::string merges = "#version: 0.2\n";
+  for (const auto& [rank, key] : by_rank)
+    merges += bytes_to_unicode(pieces_[key >> 32]) + " " + bytes_to_unicode(pieces_[key & 0xffffffffu]) + "\n";
+  write_file_atomic((fs::path(folder) / "vocab.json").string(), vocab.dump());
+  write_file_atomic((fs::path(folder) / "merges.txt").string(), merges);
 }
 
 }  // namespace nanorlhf::nn

@@ -1,5 +1,5 @@
 // Byte-level BPE: GPT-2 style pre-split, the merge trainer (incremental pair counts + a lazy max-heap),
-// encoding with a rank heap per word and a word cache, the chat template, and JSON save/load.
+// encoding with a rank heap per word and a word cache, JSON save/load; GPT-2's tokenizer behind it.
 #include "nn/tokenizer.h"
 
 #include <algorithm>
@@ -116,7 +116,22 @@ void Tokenizer::build() {
   }
   first_special_ = static_cast<int64_t>(pieces_.size());
   for (const auto& s : special_tokens()) pieces_.push_back(s);
+  bos_ = first_special_ + 0, eos_ = first_special_ + 1, pad_ = first_special_ + 2;
   cache_ = std::make_shared<Cache>();
+}
+
+Tokenizer::Tokenizer(GPT2Tokenizer gpt2) : gpt2_(std::make_shared<const GPT2Tokenizer>(std::move(gpt2))) {
+  bos_ = eos_ = pad_ = gpt2_->endoftext_id();
+}
+
+bool Tokenizer::operator==(const Tokenizer& other) const {
+  if (gpt2_ || other.gpt2_) return gpt2_ && other.gpt2_ && (gpt2_ == other.gpt2_ || *gpt2_ == *other.gpt2_);
+  return merges_ == other.merges_;
+}
+
+std::string Tokenizer::describe() const {
+  return std::string(gpt2_ ? "GPT-2" : "nanorlhf") + " BPE, " + std::to_string(vocab_size()) + " tokens (" +
+         std::to_string(num_merges()) + " merges)";
 }
 
 std::vector<std::string_view> Tokenizer::pre_split(std::string_view t) {
@@ -347,6 +362,7 @@ void Tokenizer::encode_plain(std::string_view text, std::vector<int64_t>& out) c
 }
 
 std::vector<int64_t> Tokenizer::encode(std::string_view text, bool allow_special) const {
+  if (gpt2_) return allow_special ? gpt2_->encode(text) : gpt2_->encode_ordinary(text);
   std::vector<int64_t> out;
   out.reserve(text.size() / 3 + 4);
   if (!allow_special) {
@@ -360,6 +376,13 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text, bool allow_special
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special) const {
+  if (gpt2_) {
+    if (!skip_special) return gpt2_->decode(ids);
+    std::vector<int64_t> kept;
+    for (int64_t id : ids)
+      if (id < 0 || id >= vocab_size() || !is_special(id)) kept.push_back(id);
+    return gpt2_->decode(kept);
+  }
   std::string out;
   for (size_t i = 0; i < ids.size(); ++i) {
     const int64_t id = ids[i];
@@ -373,6 +396,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
 }
 
 std::string Tokenizer::id_to_piece(int64_t id) const {
+  if (gpt2_) return gpt2_->id_to_piece(id);
   if (id < 0 || id >= vocab_size())
     throw std::out_of_range("Tokenizer::id_to_piece: id " + std::to_string(id) + " is outside the vocabulary [0, " +
                             std::to_string(vocab_size()) + ")");
@@ -380,6 +404,7 @@ std::string Tokenizer::id_to_piece(int64_t id) const {
 }
 
 int64_t Tokenizer::special_id(std::string_view token) const {
+  if (gpt2_) return gpt2_->special_id(token);
   const auto& s = special_tokens();
   for (size_t i = 0; i < s.size(); ++i)
     if (s[i] == token) return first_special_ + static_cast<int64_t>(i);
@@ -388,59 +413,10 @@ int64_t Tokenizer::special_id(std::string_view token) const {
   throw std::invalid_argument("unknown special token '" + std::string(token) + "'; valid special tokens: " + valid);
 }
 
-int64_t Tokenizer::role_id(std::string_view role) const {
-  for (const auto& r : chat_roles())
-    if (r == role) return special_id("<|" + r + "|>");
-  std::string valid;
-  for (const auto& r : chat_roles()) valid += (valid.empty() ? "" : ", ") + r;
-  throw std::invalid_argument("unknown chat role '" + std::string(role) + "'; valid roles: " + valid);
-}
-
-std::vector<int64_t> Tokenizer::apply_chat_template(const std::vector<ChatMessage>& messages,
-                                                    bool add_generation_prompt) const {
-  std::vector<int64_t> out{bos_id()};
-  for (const auto& m : messages) {
-    out.push_back(role_id(m.role));
-    encode_plain(m.content, out);
-    if (m.role == "assistant") out.push_back(eos_id());
-  }
-  if (add_generation_prompt) out.push_back(special_id("<|assistant|>"));
-  return out;
-}
-
-std::string Tokenizer::render_chat(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
-  return render_chat_text(messages, add_generation_prompt);
-}
-
-std::string render_chat_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool last_finished) {
-  const auto& roles = Tokenizer::chat_roles();
-  std::string out = "<|bos|>";
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const ChatMessage& m = messages[i];
-    if (std::find(roles.begin(), roles.end(), m.role) == roles.end()) {
-      std::string valid;
-      for (const auto& r : roles) valid += (valid.empty() ? "" : ", ") + r;
-      throw std::invalid_argument("unknown chat role '" + m.role + "'; valid roles: " + valid);
-    }
-    out += "<|" + m.role + "|>" + m.content;
-    if (m.role == "assistant" && (last_finished || i + 1 < messages.size())) out += "<|eos|>";
-  }
-  if (add_generation_prompt) out += "<|assistant|>";
-  return out;
-}
-
-std::vector<int64_t> Tokenizer::encode_prompt(std::string_view user_prompt) const {
-  return apply_chat_template({ChatMessage{"user", std::string(user_prompt)}}, true);
-}
-
-std::vector<int64_t> Tokenizer::encode_completion(std::string_view completion) const {
-  std::vector<int64_t> out;
-  encode_plain(completion, out);
-  out.push_back(eos_id());
-  return out;
-}
-
 void Tokenizer::save(const std::string& path) const {
+  if (gpt2_)
+    throw std::invalid_argument("cannot write GPT-2's tokenizer as a nanorlhf tokenizer file '" + path +
+                                "'; it is saved as vocab.json + merges.txt (Tokenizer::save_folder)");
   nlohmann::json j;
   j["format"] = kFormatName;
   j["version"] = kFormatVersion;

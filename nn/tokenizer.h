@@ -1,5 +1,7 @@
-// Byte-level BPE tokenizer (GPT-2 style pre-split, trainer, encode/decode), its special tokens and
-// the chat template: <|bos|> then <|role|>content per message, <|eos|> after each assistant message.
+// The tokenizer every trainer uses: nanorlhf's own byte-level BPE (GPT-2 style pre-split, trainer,
+// encode/decode, special tokens, chat template <|bos|> then <|role|>content per message, <|eos|>
+// after each assistant message), or GPT-2's tokenizer behind the same interface (nn/chat_template.cpp
+// holds both chat templates).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +11,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "nn/gpt2_tokenizer.h"
 
 namespace nanorlhf::nn {
 
@@ -26,6 +30,17 @@ class Tokenizer {
 
   // A tokenizer with no merges: 256 byte tokens + the special tokens.
   Tokenizer();
+
+  // GPT-2's tokenizer (a Hugging Face checkpoint's ids): <|endoftext|> is bos, eos and pad, as in
+  // transformers, and the chat template is text (Anthropic HH's "\n\nHuman: ...\n\nAssistant: ...",
+  // see role_prefix), since GPT-2 has no role tokens.
+  explicit Tokenizer(GPT2Tokenizer gpt2);
+  bool is_gpt2() const { return gpt2_ != nullptr; }
+  const GPT2Tokenizer* gpt2() const { return gpt2_.get(); }
+  // Same ids for the same text: the same kind, the same tokens and merges.
+  bool operator==(const Tokenizer& other) const;
+  // For messages: "nanorlhf BPE, 512 tokens (250 merges)" or "GPT-2 BPE, 50257 tokens (50000 merges)".
+  std::string describe() const;
 
   // Learns merges on `texts` until the vocabulary (bytes + merges + special tokens) holds
   // `vocab_size` tokens, or no pair is left to merge. Special-token strings in the texts are
@@ -49,24 +64,34 @@ class Tokenizer {
   // Ids -> bytes. Any byte sequence round-trips, including invalid UTF-8. Throws on an id out of range.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const;
 
-  int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }
-  int64_t num_merges() const { return static_cast<int64_t>(merges_.size()); }
+  int64_t vocab_size() const { return gpt2_ ? gpt2_->vocab_size() : static_cast<int64_t>(pieces_.size()); }
+  int64_t num_merges() const { return gpt2_ ? gpt2_->num_merges() : static_cast<int64_t>(merges_.size()); }
+  // nanorlhf's own merges (empty for GPT-2's tokenizer).
   const std::vector<std::pair<int64_t, int64_t>>& merges() const { return merges_; }
   // The bytes of one token (the token's text for a special token).
   std::string id_to_piece(int64_t id) const;
-  bool is_special(int64_t id) const { return id >= first_special_ && id < vocab_size(); }
+  bool is_special(int64_t id) const {
+    return gpt2_ ? gpt2_->is_special(id) : id >= first_special_ && id < vocab_size();
+  }
 
-  int64_t bos_id() const { return first_special_ + 0; }
-  int64_t eos_id() const { return first_special_ + 1; }
-  int64_t pad_id() const { return first_special_ + 2; }
+  int64_t bos_id() const { return bos_; }
+  int64_t eos_id() const { return eos_; }
+  int64_t pad_id() const { return pad_; }
   // Id of a special token by its text, e.g. special_id("<|user|>"); throws listing the valid ones.
   int64_t special_id(std::string_view token) const;
-  // Id of the role token for a chat role ("user" -> <|user|>); throws listing the valid roles.
+  // Id of the role token for a chat role ("user" -> <|user|>); throws listing the valid roles, or
+  // for GPT-2's tokenizer, which has none (role_prefix works for both).
   int64_t role_id(std::string_view role) const;
+  // The tokens that open a message of `role`: {<|role|>}, or for GPT-2 "\n\nHuman:" (user),
+  // "\n\nAssistant:", "\n\nSystem:". Throws on an unknown role, listing the valid ones.
+  std::vector<int64_t> role_prefix(std::string_view role) const;
+  // A message's content, never a control token: the plain text, or for GPT-2 " " + text, so
+  // "Assistant: Hi" splits as GPT-2 splits it (" Hi"), not into ":", " ", "Hi".
+  std::vector<int64_t> encode_content(std::string_view content) const;
 
-  // <|bos|> then, per message, <|role|>content, with <|eos|> after each assistant message;
-  // add_generation_prompt appends <|assistant|>. Message contents are encoded with
-  // allow_special = false, so text inside a message can never inject a control token.
+  // bos then, per message, role_prefix + encode_content, with eos after each assistant message;
+  // add_generation_prompt appends the assistant's prefix. Contents are encoded without special
+  // tokens, so text inside a message can never inject a control token.
   std::vector<int64_t> apply_chat_template(const std::vector<ChatMessage>& messages,
                                            bool add_generation_prompt) const;
   // The same conversation as text (render_chat_text below).
@@ -77,9 +102,14 @@ class Tokenizer {
   std::vector<int64_t> encode_completion(std::string_view completion) const;
 
   // JSON: {"format","version","vocab_size","merges":[[a,b],...],"special_tokens":{...}}, written
-  // atomically. load() checks the content and names the file in every error.
+  // atomically. load() checks the content and names the file in every error. nanorlhf's own only.
   void save(const std::string& path) const;
   static Tokenizer load(const std::string& path);
+  // A run or Hugging Face folder's tokenizer (nn/tokenizer_folder.cpp): nanorlhf's tokenizer.json,
+  // else GPT-2's vocab.json + merges.txt, else a Hugging Face tokenizer.json. save_folder writes
+  // the files of its kind (tokenizer.json, or vocab.json + merges.txt), each atomically.
+  static Tokenizer load_folder(const std::string& dir);
+  void save_folder(const std::string& dir) const;
 
   // GPT-2 style pre-split of plain text (no special tokens) into words: a leading space stays
   // with the word; letters, digits and punctuation form separate runs. Exposed for tests.
@@ -94,8 +124,10 @@ class Tokenizer {
   std::vector<std::pair<int64_t, int64_t>> merges_;
   std::vector<std::string> pieces_;  // bytes of every token, specials last
   int64_t first_special_ = 256;
+  int64_t bos_ = 0, eos_ = 0, pad_ = 0;
   std::unordered_map<uint64_t, int32_t> ranks_;  // (left << 32 | right) -> merge rank
   std::shared_ptr<Cache> cache_;       // word -> ids, shared by copies (same merges)
+  std::shared_ptr<const GPT2Tokenizer> gpt2_;  // set: every call goes to GPT-2's tokenizer
 };
 
 // The chat template as text, no tokenizer needed (Tokenizer::render_chat is this): <|bos|>, then

@@ -19,18 +19,11 @@ const nn::GPTConfig &config_of(const nn::GPT &m) { return m.config; }
 const nn::GPTConfig &config_of(const nn::ScalarModel &m) { return m.backbone->config; }
 
 // A Hugging Face GPT-2 folder as a policy: the model from load_hf_gpt2, a "model" config section
-// made from it. Its tokenizer must be nanorlhf's own tokenizer.json for now.
+// made from it, and its tokenizer (GPT-2's vocab.json + merges.txt or tokenizer.json, or a nanorlhf
+// tokenizer.json put beside it).
 LoadedModel load_hf_run(const std::string &dir, Device device) {
-  const fs::path tok = fs::path(dir) / "tokenizer.json";
-  NR_CHECK(fs::is_regular_file(tok), "{} is a Hugging Face GPT-2 folder without a tokenizer.json; the GPT-2 "
-           "tokenizer is not yet wired into nanorlhf, so put a nanorlhf tokenizer.json beside the model", dir);
   LoadedModel out;
-  try {
-    out.tokenizer = nn::Tokenizer::load(tok.string());
-  } catch (const std::exception &e) {
-    throw Error(fmt::format("{} is a Hugging Face GPT-2 folder; its tokenizer.json is not a nanorlhf tokenizer (the "
-                            "GPT-2 tokenizer is not yet wired into nanorlhf): {}", dir, e.what()));
-  }
+  out.tokenizer = nn::Tokenizer::load_folder(dir);
   out.model = nn::load_hf_gpt2(dir);
   NR_CHECK(out.tokenizer.vocab_size() <= out.model->config.vocab, "{}: the tokenizer has {} tokens but the model only {}",
            dir, out.tokenizer.vocab_size(), out.model->config.vocab);
@@ -58,7 +51,7 @@ LoadedRun<Model> load_run(const std::string &run_dir, Device device) {
   } catch (const std::exception &e) {
     throw Error(fmt::format("{}/config.json: {}", run_dir, e.what()));
   }
-  out.tokenizer = nn::Tokenizer::load((fs::path(run_dir) / "tokenizer.json").string());
+  out.tokenizer = nn::Tokenizer::load_folder(run_dir);
   NR_CHECK(out.tokenizer.vocab_size() <= g.vocab, "{}: the tokenizer has {} tokens but the model only {}", run_dir,
            out.tokenizer.vocab_size(), g.vocab);
   out.model = std::make_shared<Model>(g);
@@ -78,7 +71,7 @@ void save_any(const std::string &run_dir, const Model &model, const nn::Tokenize
   // The tokenizer first: a run folder whose model.safetensors exists is complete (its config.json
   // was written when the run began).
   fs::create_directories(run_dir);
-  tok.save((fs::path(run_dir) / "tokenizer.json").string());
+  tok.save_folder(run_dir);
   kill_point("final", 0);
   nn::save_checkpoint(run_dir, model, config, metadata);
 }

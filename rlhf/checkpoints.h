@@ -1,5 +1,6 @@
 // Run-directory checkpoints of every model a trainer writes or reads (policy, reward and value
-// models): model.safetensors, config.json with the model's config under "model", tokenizer.json.
+// models): model.safetensors, config.json with the model's config under "model", and the
+// tokenizer (nanorlhf's tokenizer.json, or GPT-2's vocab.json + merges.txt).
 #pragma once
 #include <memory>
 #include <string>
@@ -20,15 +21,16 @@ struct LoadedRun {
 using LoadedModel = LoadedRun<nn::GPT>;
 using LoadedRewardModel = LoadedRun<nn::ScalarModel>;
 
-// The one loader: reads run_dir/config.json ("model" section), tokenizer.json and
-// model.safetensors onto `device`. A ScalarModel comes back in eval mode. Errors name the folder.
-// A policy may also come from a Hugging Face GPT-2 folder (nn::is_hf_gpt2_folder) holding a
-// nanorlhf tokenizer.json; its config is then {"model": the GPTConfig read from the HF config}.
+// The one loader: reads run_dir/config.json ("model" section), the tokenizer
+// (nn::Tokenizer::load_folder) and model.safetensors onto `device`. A ScalarModel comes back in
+// eval mode. Errors name the folder. A policy may also come from a Hugging Face GPT-2 folder
+// (nn::is_hf_gpt2_folder) with its tokenizer files; its config is then {"model": the GPTConfig
+// read from the HF config}.
 template <class Model>
 LoadedRun<Model> load_run(const std::string &run_dir, Device device = Device::cpu());
 
-// Writes model.safetensors, config.json (the model's actual config under "model") and
-// tokenizer.json, each atomically.
+// Writes model.safetensors, config.json (the model's actual config under "model") and the
+// tokenizer's files, each atomically.
 void save_run(const std::string &run_dir, const nn::GPT &model, const nn::Tokenizer &tok, nlohmann::json config,
               const nlohmann::json &metadata = nlohmann::json::object());
 void save_run(const std::string &run_dir, const nn::ScalarModel &model, const nn::Tokenizer &tok,

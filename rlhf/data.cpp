@@ -219,7 +219,7 @@ void tokenize_pairs(std::vector<PreferencePair>& pairs, const nn::Tokenizer& tok
                                " leaves room for (the model reads prompt + response)");
     for (auto [what, text, finished, ids] : {std::tuple{"chosen", &p.chosen, p.chosen_finished, &p.chosen_ids},
                                              {"rejected", &p.rejected, p.rejected_finished, &p.rejected_ids}}) {
-      *ids = finished ? tok.encode_completion(*text) : tok.encode(*text, /*allow_special=*/false);
+      *ids = finished ? tok.encode_completion(*text) : tok.encode_content(*text);
       const int64_t n = P + static_cast<int64_t>(ids->size());
       if (n > ctx)
         throw std::runtime_error(p.source + ": prompt + " + what + " response is " + std::to_string(n) +
@@ -295,7 +295,7 @@ void tokenize_unpaired(std::vector<UnpairedExample>& examples, const nn::Tokeniz
       throw std::runtime_error(e.source + ": the prompt is " + std::to_string(P) +
                                " tokens with the chat template, longer than the context ctx = " + std::to_string(ctx) +
                                " leaves room for (the model reads prompt + completion)");
-    e.completion_ids = e.finished ? tok.encode_completion(e.completion) : tok.encode(e.completion, false);
+    e.completion_ids = e.finished ? tok.encode_completion(e.completion) : tok.encode_content(e.completion);
     const int64_t n = P + static_cast<int64_t>(e.completion_ids.size());
     if (n > ctx)
       throw std::runtime_error(e.source + ": prompt + " + (e.label ? "desirable" : "undesirable") + " completion is " +
@@ -372,8 +372,8 @@ SftTokens encode_sft(const nn::Tokenizer& tok, const SftExample& ex, int64_t max
   append({tok.bos_id()}, 0.0f);
   for (const auto& m : ex.messages) {
     const bool target = m.role == "assistant";
-    append({tok.role_id(m.role)}, 0.0f);
-    append(tok.encode(m.content, /*allow_special=*/false), target ? 1.0f : 0.0f);
+    append(tok.role_prefix(m.role), 0.0f);
+    append(tok.encode_content(m.content), target ? 1.0f : 0.0f);
     if (target) append({tok.eos_id()}, 1.0f);
   }
   if (max_len > 0 && static_cast<int64_t>(out.ids.size()) > max_len) {

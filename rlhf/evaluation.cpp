@@ -266,7 +266,7 @@ EvalResult run_evaluate(const EvalConfig &cfg) {
   const Device dev = Device::parse(cfg.device);
   LoadedModel policy = load_run<nn::GPT>(cfg.policy, dev);
   LoadedModel ref = load_run<nn::GPT>(cfg.ref, dev);
-  NR_CHECK(policy.tokenizer.merges() == ref.tokenizer.merges(),
+  NR_CHECK(policy.tokenizer == ref.tokenizer,
            "the policy '{}' and the reference '{}' use different tokenizers", cfg.policy, cfg.ref);
   NR_CHECK(policy.model->config.vocab == ref.model->config.vocab,
            "the policy '{}' (vocab {}) and the reference '{}' (vocab {}) have different vocabularies", cfg.policy,

@@ -91,12 +91,11 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
     LoadedRun<nn::ScalarModel> loaded = load_run<nn::ScalarModel>(o.reward_model, device);
     rm = loaded.model;
     // Same size is not the same tokenizer: a reward model must read the policy's tokens as they are.
-    NR_CHECK(loaded.tokenizer.merges() == sft.tokenizer.merges() &&
-                 loaded.tokenizer.vocab_size() == sft.tokenizer.vocab_size(),
-             "{}: the reward model {} uses another tokenizer than the policy {} ({} vs {} merges{}); train both from "
-             "the same pretraining run", stage, o.reward_model, o.policy, loaded.tokenizer.num_merges(),
-             sft.tokenizer.num_merges(),
-             loaded.tokenizer.num_merges() == sft.tokenizer.num_merges() ? ", the same count but different merges" : "");
+    NR_CHECK(loaded.tokenizer == sft.tokenizer,
+             "{}: the reward model {} uses another tokenizer than the policy {} ({} vs {}{}); train both from the "
+             "same pretraining run", stage, o.reward_model, o.policy, loaded.tokenizer.describe(),
+             sft.tokenizer.describe(),
+             loaded.tokenizer.describe() == sft.tokenizer.describe() ? ", the same count but different merges" : "");
     // It scores the rollouts and, next to the oracle, the evaluation's responses (cut at the context).
     const int64_t eval_len = oracle_ ? std::min(sft.model->config.ctx, longest_prompt + o.eval.max_new_tokens) : 0;
     check_reward_model_fits(sft.model->config, rm->backbone->config, nn::checkpoint_file(o.reward_model),
@@ -108,14 +107,13 @@ PolicyRun::PolicyRun(const std::string &stage_name, const PolicyRunOptions &o, i
 void PolicyRun::use_reference(const std::string &dir) {
   LoadedModel r = load_run<nn::GPT>(dir, device);
   const nn::GPT &policy = *sft.model;
-  NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer.vocab_size() == sft.tokenizer.vocab_size() &&
-               r.tokenizer.merges() == sft.tokenizer.merges(),
-           "{}: reference {} (model {}, {} tokenizer tokens{}) does not read the policy's tokens (model {}, {})", stage,
-           dir, r.model->config.to_json().dump(), r.tokenizer.vocab_size(),
-           r.tokenizer.vocab_size() == sft.tokenizer.vocab_size() && r.tokenizer.merges() != sft.tokenizer.merges()
+  NR_CHECK(r.model->config.vocab == policy.config.vocab && r.tokenizer == sft.tokenizer,
+           "{}: reference {} (model {}, {}{}) does not read the policy's tokens (model {}, {})", stage, dir,
+           r.model->config.to_json().dump(), r.tokenizer.describe(),
+           r.tokenizer.describe() == sft.tokenizer.describe() && !(r.tokenizer == sft.tokenizer)
                ? ", the same count but different merges"
                : "",
-           policy.config.to_json().dump(), sft.tokenizer.vocab_size());
+           policy.config.to_json().dump(), sft.tokenizer.describe());
   ref = frozen_copy(*r.model);
 }
 

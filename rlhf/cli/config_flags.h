@@ -28,5 +28,6 @@ bool build_config(rlhf::Config &config, const ConfigFlags &flags, const std::vec
 // The subcommands with flags of their own (one file each: cmd_<name>.cpp).
 void setup_tokenizer(CLI::App &cmd);
 void setup_generate(CLI::App &cmd);
+void setup_export(CLI::App &cmd);
 
 }  // namespace nanorlhf::cli

@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
       "Run `nanorlhf <command> --help` for a command's flags; --list-keys lists its config keys.");
   for (const Stage &st : nanorlhf::rlhf::stages()) setup_stage(*app.add_subcommand(st.name, st.help), st);
   nanorlhf::cli::setup_generate(*app.add_subcommand("generate", "sample completions from a trained run directory"));
+  nanorlhf::cli::setup_export(*app.add_subcommand("export", "write a run's policy as a Hugging Face GPT-2 folder"));
   nanorlhf::cli::setup_tokenizer(*app.add_subcommand("tokenizer", "byte-level BPE tokenizer tools (tokenizer train)"));
   std::string names;
   bool known = false;

@@ -83,7 +83,7 @@ PreferencesResult run_preferences(const PreferencesConfig &cfg, bool quiet) {
   std::optional<LoadedModel> mix;  // loaded and checked before any sampling, so a bad one fails fast
   if (K_mix > 0) {
     mix = load_run<nn::GPT>(cfg.mix_policy, dev);
-    NR_CHECK(mix->tokenizer.merges() == policy.tokenizer.merges(), "preferences: mix_policy '{}' and policy '{}' use "
+    NR_CHECK(mix->tokenizer == policy.tokenizer, "preferences: mix_policy '{}' and policy '{}' use "
              "different tokenizers", cfg.mix_policy, cfg.policy);
   }
   const auto t0 = std::chrono::steady_clock::now();

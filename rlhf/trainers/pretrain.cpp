@@ -3,6 +3,7 @@
 #include "rlhf/trainers/pretrain.h"
 
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include <fmt/format.h>
@@ -28,7 +29,7 @@ const OptionTable<PretrainConfig> &pretrain_options() {
         .add("out", &O::out, "run directory")
         .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("resume", &O::resume, kResumeHelp)
-        .add("tokenizer", &O::tokenizer, "tokenizer.json to use; empty = train one on the corpus")
+        .add("tokenizer", &O::tokenizer, "tokenizer.json to use, or a folder holding one (or GPT-2's vocab.json + merges.txt); empty = train one on the corpus")
         .add("vocab_size", &O::vocab_size, "vocabulary of the tokenizer trained when none is given", Range::at_least(257))
         .add("eval_fraction", &O::eval_fraction, "share of documents held out for the eval loss", Range::between(0, 0.5))
         .add("eval_every", [](O &o) -> auto & { return o.loop.eval_every; },
@@ -64,7 +65,8 @@ nn::GPTConfig gpt_config_from(nn::GPTConfig m, int64_t tokenizer_vocab) {
 }
 
 nn::Tokenizer load_or_train_tokenizer(const std::string &path, int64_t vocab_size, const std::vector<std::string> &texts) {
-  if (!path.empty()) return nn::Tokenizer::load(path);
+  if (!path.empty())
+    return std::filesystem::is_directory(path) ? nn::Tokenizer::load_folder(path) : nn::Tokenizer::load(path);
   NR_CHECK(!texts.empty(), "cannot train a tokenizer on an empty corpus");
   return nn::Tokenizer::train(texts, int(vocab_size));
 }

@@ -19,7 +19,7 @@ struct PretrainConfig {
   std::string out = "runs/pretrain";
   bool overwrite = false;
   std::string resume = "";  // "" = a new run; latest or a checkpoint-N folder of out
-  std::string tokenizer;       // tokenizer.json to use; empty = train one on the corpus
+  std::string tokenizer;       // tokenizer.json or a folder with a tokenizer; empty = train one on the corpus
   int64_t vocab_size = 512;    // of the tokenizer trained when `tokenizer` is empty
   double eval_fraction = 0.05;
   int64_t eval_batches = 8;

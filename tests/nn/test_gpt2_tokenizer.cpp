@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,8 @@
 
 #include "nn/utf8.h"
 #include "nn/gpt2_tokenizer.h"
+#include "nn/tiny_gpt2_tokenizer.h"
+#include "nn/tokenizer.h"
 #include "rlhf/world.h"
 #include "test_util.h"
 
@@ -224,6 +227,17 @@ TEST(GPT2Tokenizer, RealVocabularyKnownIds) {
   for (const std::string& s : std::vector<std::string>{"Hello world<|endoftext|>", " it's 2024:\n\tcafé 😀 привет!!", bad})
     EXPECT_EQ(tj.encode(s), tok.encode(s)) << s;
   fs::remove_all(dir);
+
+  // save() writes vocab.json + merges.txt that read back as the same tokenizer.
+  const fs::path saved = scratch_dir("real_saved");
+  tok.save(saved.string());
+  EXPECT_TRUE(GPT2Tokenizer::load(saved.string()) == tok);
+  fs::remove_all(saved);
+  // The chat template's ids are those of its text encoded whole: HH's "\n\nHuman: ..." as GPT-2 splits it.
+  const nanorlhf::nn::Tokenizer chat(tok);
+  const std::vector<nanorlhf::nn::ChatMessage> m = {{"user", "What color is the zorb?"}, {"assistant", "Blue, I think."}};
+  EXPECT_EQ(chat.apply_chat_template(m, false), tok.encode(chat.render_chat(m, false)));
+  EXPECT_EQ(chat.encode_prompt("Hi"), tok.encode("<|endoftext|>\n\nHuman: Hi\n\nAssistant:"));
 }
 
 TEST(GPT2Tokenizer, MatchesJavaScriptReferenceOnCorpus) {
@@ -280,29 +294,7 @@ TEST(GPT2Tokenizer, MatchesJavaScriptReferenceOnCorpus) {
 
 // ---- small files: loading, both tokenizer.json merge forms, errors -----------------------------
 
-namespace {
-
-// 256 byte tokens, then "ab", "abc", " a" and <|endoftext|>; merges a+b, ab+c, space+a.
-struct Tiny {
-  nlohmann::json vocab = nlohmann::json::object();
-  std::vector<std::pair<std::string, std::string>> merges;
-  Tiny() {
-    for (int b = 0; b < 256; ++b) vocab[GPT2Tokenizer::bytes_to_unicode(std::string(1, static_cast<char>(b)))] = b;
-    vocab["ab"] = 256;
-    vocab["abc"] = 257;
-    vocab[GPT2Tokenizer::bytes_to_unicode(" a")] = 258;
-    vocab["<|endoftext|>"] = 259;
-    merges = {{"a", "b"}, {"ab", "c"}, {GPT2Tokenizer::bytes_to_unicode(" "), "a"}};
-  }
-  void write_files(const fs::path& dir) const {
-    write(dir / "vocab.json", vocab.dump());
-    std::string m = "#version: 0.2\n";
-    for (const auto& [a, b] : merges) m += a + " " + b + "\n";
-    write(dir / "merges.txt", m);
-  }
-};
-
-}  // namespace
+using Tiny = nr_test::TinyGpt2Tokenizer;
 
 TEST(GPT2Tokenizer, TinyFilesAndTokenizerJsonAgree) {
   const fs::path dir = scratch_dir("tiny");
@@ -342,7 +334,7 @@ TEST(GPT2Tokenizer, BadFilesNameFileAndLine) {
   EXPECT_TRUE(throws_with([&] { GPT2Tokenizer::from_files(vocab, merges); }, "merges.txt:3: merge \"b c\": token \"bc\""));
   // A missing file.
   EXPECT_TRUE(throws_with([&] { GPT2Tokenizer::from_files((dir / "nope.json").string(), merges); },
-                          "cannot open " + (dir / "nope.json").string()));
+                          "cannot open '" + (dir / "nope.json").string() + "'"));
   EXPECT_TRUE(throws_with([&] { GPT2Tokenizer::load((dir / "empty").string()); }, "expected vocab.json and merges.txt"));
   // A vocabulary value that is not an id.
   write(vocab, R"({"a": "zero"})");
@@ -369,5 +361,54 @@ TEST(GPT2Tokenizer, PreTokenize) {
   EXPECT_EQ(tok.pre_tokenize("café 123abc !!?"), (V{"café", " 123", "abc", " !!?"}));
   EXPECT_EQ(tok.pre_tokenize("Привет,мир"), (V{"Привет", ",", "мир"}));
   EXPECT_EQ(tok.pre_tokenize("a\xff\xfe b"), (V{"a", "\xff\xfe", " b"}));  // invalid UTF-8 is its own piece
+  fs::remove_all(dir);
+}
+
+// GPT-2's tokenizer behind nn::Tokenizer, the interface every trainer uses: <|endoftext|> is bos,
+// eos and pad; the chat template is Anthropic HH's text; the folder round-trips.
+TEST(GPT2Tokenizer, BehindTheTrainersTokenizerWithHhChatTemplate) {
+  using nanorlhf::nn::ChatMessage;
+  using nanorlhf::nn::Tokenizer;
+  const fs::path dir = scratch_dir("facade");
+  Tiny().write_files(dir);
+  const Tokenizer tok = Tokenizer::load_folder(dir.string());
+  ASSERT_TRUE(tok.is_gpt2());
+  EXPECT_EQ(tok.vocab_size(), Tiny::kVocab);
+  EXPECT_EQ(tok.describe(), "GPT-2 BPE, 260 tokens (3 merges)");
+  EXPECT_EQ(tok.bos_id(), 259);
+  EXPECT_EQ(tok.eos_id(), 259);
+  EXPECT_EQ(tok.pad_id(), 259);
+  const GPT2Tokenizer& g = *tok.gpt2();
+  std::vector<int64_t> want{259};
+  for (const char* part : {"\n\nHuman:", " abc ab", "\n\nAssistant:"})
+    for (int64_t id : g.encode_ordinary(part)) want.push_back(id);
+  EXPECT_EQ(tok.encode_prompt("abc ab"), want);
+
+  const std::vector<ChatMessage> chat = {{"system", "be brief"}, {"user", "abc?"}, {"assistant", "ab."}};
+  const std::string text = tok.render_chat(chat, true);
+  EXPECT_EQ(text, "<|endoftext|>\n\nSystem: be brief\n\nHuman: abc?\n\nAssistant: ab.<|endoftext|>\n\nAssistant:");
+  const std::vector<int64_t> ids = tok.apply_chat_template(chat, true);
+  EXPECT_EQ(tok.decode(ids), text);
+  EXPECT_EQ(tok.encode(text), ids);
+  EXPECT_EQ(tok.decode(ids, /*skip_special=*/true), "\n\nSystem: be brief\n\nHuman: abc?\n\nAssistant: ab.\n\nAssistant:");
+  // Text inside a message never becomes a control token: one <|endoftext|>, the completion's end.
+  const std::vector<int64_t> c = tok.encode_completion("x<|endoftext|>");
+  EXPECT_EQ(std::count(c.begin(), c.end(), 259), 1);
+  EXPECT_EQ(c.back(), 259);
+  EXPECT_TRUE(throws_with([&] { tok.role_id("user"); }, "no role tokens"));
+  EXPECT_TRUE(throws_with([&] { tok.role_prefix("robot"); }, "valid roles: system, user, assistant"));
+  EXPECT_TRUE(throws_with([&] { tok.save((dir / "tokenizer.json").string()); }, "vocab.json + merges.txt"));
+
+  const fs::path saved = scratch_dir("facade_saved");
+  tok.save_folder(saved.string());
+  EXPECT_TRUE(fs::exists(saved / "vocab.json") && fs::exists(saved / "merges.txt"));
+  EXPECT_FALSE(fs::exists(saved / "tokenizer.json"));
+  EXPECT_TRUE(Tokenizer::load_folder(saved.string()) == tok);
+  EXPECT_FALSE(tok == Tokenizer());
+  // A nanorlhf tokenizer.json beside GPT-2's files is the one a run means.
+  Tokenizer().save((saved / "tokenizer.json").string());
+  EXPECT_FALSE(Tokenizer::load_folder(saved.string()).is_gpt2());
+  fs::remove_all(saved);
+  EXPECT_TRUE(throws_with([&] { Tokenizer::load_folder(saved.string()); }, "no tokenizer (expected nanorlhf's"));
   fs::remove_all(dir);
 }
