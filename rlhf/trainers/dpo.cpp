@@ -75,7 +75,7 @@ Tensor pair_logprobs(const nn::GPT &model, const std::vector<PreferencePair> &pa
   Tensor attn = from_vector<float>(b.attention_mask, {b.batch, b.seq}).to(dev);   // [2b, L]
   Tensor lmask = from_vector<float>(b.loss_mask, {b.batch, b.seq}).to(dev);       // [2b, L]
   if (lengths) *lengths = lmask.sum({1});
-  return nn::sequence_logprobs(model.forward(ids, attn), ids, lmask);  // [2b]
+  return nn::sequence_logprobs(model, ids, attn, lmask);  // [2b], without the [2b, L, V] logits
 }
 
 namespace {

@@ -80,7 +80,7 @@ Tensor unpaired_logprobs(const nn::GPT &model, const std::vector<UnpairedExample
   Tensor ids = from_vector<int64_t>(b.input_ids, {b.batch, b.seq}).to(dev);      // [rows, L]
   Tensor attn = from_vector<float>(b.attention_mask, {b.batch, b.seq}).to(dev);  // [rows, L]
   Tensor lmask = from_vector<float>(b.loss_mask, {b.batch, b.seq}).to(dev);      // [rows, L]
-  return nn::sequence_logprobs(model.forward(ids, attn), ids, lmask);            // [rows]
+  return nn::sequence_logprobs(model, ids, attn, lmask);                          // [rows]
 }
 
 std::vector<size_t> kl_completions(const std::vector<size_t> &idx) {

@@ -56,8 +56,7 @@ SftBatch make_sft_batch(const std::vector<SftTokens> &examples, const std::vecto
 // logits of real positions are those of the unpadded rows.
 Tensor sft_batch_loss(const nn::GPT &model, const SftBatch &batch) {
   const int64_t T = batch.input_ids.size(1);
-  Tensor logits = model.forward(batch.input_ids);                             // [B, T, V]
-  Tensor lp = nn::token_logprobs(logits, batch.input_ids, batch.loss_mask);   // [B, T-1]: token t+1
+  Tensor lp = nn::token_logprobs(model, batch.input_ids, Tensor(), batch.loss_mask);  // [B, T-1]: token t+1
   return sft_loss(lp, batch.loss_mask.narrow(1, 1, T - 1));
 }
 

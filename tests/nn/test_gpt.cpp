@@ -273,6 +273,48 @@ TEST(Losses, AgainstHostReferencesAndGradcheck) {
   EXPECT_THROW(token_logprobs(logits, ids_tensor({1, 2, 3}, 1, 3), m), Error);
 }
 
+// The chunked path (only the counted positions through the head, chunk rows at a time) gives the
+// logits path's log-probs and every parameter's gradient, float64, tied and untied heads, with a
+// temperature, a padded row, a row with nothing to count, and chunks that do not divide the rows.
+TEST(Losses, ChunkedFromTheModelEqualsTheLogitsPath) {
+  for (const bool tied : {true, false}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    manual_seed(21);
+    nanorlhf::nn::GPTConfig cfg = tiny_config();
+    cfg.tie_weights = tied;
+    nanorlhf::nn::GPT g(cfg);
+    to_float64(g);
+    g.eval();
+    const int64_t B = 3, T = 6;
+    Tensor ids = ids_tensor({1, 4, 0, 2, 3, 3, 5, 6, 7, 8, 0, 0, 9, 10, 11, 12, 2, 1}, B, T);
+    Tensor attn = mask_tensor({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1}, B, T).to(kFloat64);
+    Tensor m = mask_tensor({0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, B, T).to(kFloat64);
+    for (double tau : {1.0, 0.7}) {
+      std::vector<std::vector<double>> grads[2];
+      std::vector<double> values[2];
+      for (int path = 0; path < 2; ++path) {
+        g.zero_grad();
+        Tensor tok = path == 0 ? token_logprobs(g.forward(ids, attn), ids, m, tau)
+                               : token_logprobs(g, ids, attn, m, tau, /*chunk=*/2);
+        values[path] = tok.to_vector<double>();
+        (tok * tok).sum().backward();  // a loss that weighs each token differently
+        for (auto &p : g.parameters()) grads[path].push_back(p.grad().to_vector<double>());
+      }
+      EXPECT_TRUE(allclose(from_vector<double>(values[1], {B, T - 1}), values[0], {.atol = 1e-12, .rtol = 1e-10}));
+      for (size_t i = 0; i < grads[0].size(); ++i)
+        EXPECT_TRUE(allclose(from_vector<double>(grads[1][i], {int64_t(grads[1][i].size())}), grads[0][i],
+                             {.atol = 1e-12, .rtol = 1e-9}))
+            << "parameter " << i;
+    }
+    EXPECT_TRUE(allclose(sequence_logprobs(g, ids, attn, m), sequence_logprobs(g.forward(ids, attn), ids, m).to_vector<double>(),
+                         {.atol = 1e-12, .rtol = 1e-10}));
+    // Nothing to count anywhere: zeros, still on the graph.
+    Tensor none = token_logprobs(g, ids, attn, zeros({B, T}, {.dtype = kFloat64}), 1.0);
+    EXPECT_TRUE(allclose(none, std::vector<double>(B * (T - 1), 0.0), {.atol = 0, .rtol = 0}));
+    none.sum().backward();
+  }
+}
+
 // ---- training ----
 
 // Next-token targets for cross_entropy: position t predicts ids[t+1]; the last predicts nothing (-100).
