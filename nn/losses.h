@@ -21,8 +21,11 @@ Tensor sequence_logprobs(const Tensor &logits, const Tensor &input_ids, const Te
 Tensor token_logprobs(const GPT &model, const Tensor &input_ids, const Tensor &attention_mask, const Tensor &loss_mask,
                       double temperature = 1.0, int64_t chunk = 1024);
 // Logits of more elements than this (64 Mi, 256 MB of float32) go through the fused head where
-// every position counts (pretraining), which costs a recomputation of the logits in the backward.
+// every position counts (lm_loss), which costs a recomputation of the logits in the backward.
 constexpr int64_t kFusedHeadAbove = int64_t(1) << 26;
+
+// Pretraining's loss: the mean next-token cross-entropy of windows x [B, T] against targets y [B, T].
+Tensor lm_loss(const GPT &model, const Tensor &x, const Tensor &y);
 Tensor sequence_logprobs(const GPT &model, const Tensor &input_ids, const Tensor &attention_mask,
                          const Tensor &loss_mask, double temperature = 1.0, int64_t chunk = 1024);
 

@@ -97,16 +97,6 @@ std::pair<Tensor, Tensor> windows(const std::vector<int64_t> &stream, const std:
   return {from_vector<int64_t>(x, {B, T}).to(dev), from_vector<int64_t>(y, {B, T}).to(dev)};
 }
 
-// Next-token cross-entropy of a causal LM on full windows: every position has a target.
-// \mathcal{L} = -\frac{1}{BT} \sum_{b,t} \log p_\theta(x_{b,t+1} \mid x_{b,\le t})
-// Every position counts, so the fused head only saves memory, at ~5% of a small model's step (its
-// backward recomputes the logits): it is taken where the logits would be large.
-Tensor lm_loss(const nn::GPT &model, const Tensor &x, const Tensor &y) {
-  const int64_t V = model.config.vocab;
-  if (x.numel() * V > nn::kFusedHeadAbove) return linear_cross_entropy(model.hidden(x), model.head_weight(), y).mean();
-  return cross_entropy(model.forward(x).reshape({-1, V}), y.reshape({-1}));
-}
-
 // Mean loss over fixed, evenly spaced windows of the held-out stream (no dropout, no graph).
 double eval_loss(nn::GPT &model, const std::vector<int64_t> &stream, int64_t T, int64_t B, int64_t batches, Device dev) {
   const int64_t n_start = (int64_t)stream.size() - T;  // valid starts: [0, n_start)
@@ -120,7 +110,7 @@ double eval_loss(nn::GPT &model, const std::vector<int64_t> &stream, int64_t T, 
     std::vector<int64_t> starts((size_t)B);
     for (int64_t b = 0; b < B; ++b) starts[size_t(b)] = (i * B + b) * n_start / count;
     auto [x, y] = windows(stream, starts, T, dev);
-    total += lm_loss(model, x, y).item();
+    total += nn::lm_loss(model, x, y).item();
   }
   model.train(was_training);
   return total / double(batches);
@@ -225,7 +215,7 @@ PretrainResult run_pretrain(const PretrainConfig &cfg, bool quiet) {
     for (const std::vector<size_t> &part : micro_batches(starts, cfg.loop.gradient_accumulation_steps)) {
       auto [x, y] = windows(stream, std::vector<int64_t>(part.begin(), part.end()), T, dev);
       const double w = share((double)part.size(), (double)B);
-      Tensor loss = lm_loss(model, x, y);
+      Tensor loss = nn::lm_loss(model, x, y);
       (loss * w).backward();
       acc.add("loss", loss.item(), w);
     }
