@@ -72,10 +72,16 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
   // Threads: one per ~2 MFLOP at least (a fork/join costs microseconds), at most omp_get_max_threads().
   const double flops = 2.0 * M * N * K;
   int nt = std::max(1, std::min<int>(omp_get_max_threads(), (int)(flops / 2e6)));
-  // Row chunks are handed out dynamically (one counter per column group): on this shared 2-core
-  // machine a thread the OS preempts then costs only its current chunk, not half the product.
-  std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[nt]);
-  for (int t = 0; t < nt; ++t) next_chunk[t] = 0;
+  // The B a thread packs is at most kPackBytes (K x nb floats, nb a multiple of NR; one NR panel
+  // where even that is larger): a thread's columns go in blocks of nb. Packing all of op(B) at once
+  // would hold K x N floats per thread for good (2 x 154 MB for GPT-2's head on two threads).
+  constexpr int64_t kPackBytes = int64_t(32) << 20;
+  const int64_t nb = std::max<int64_t>(1, kPackBytes / (int64_t)sizeof(float) / K / NR) * NR;
+  const int64_t blocks = ceil_div(N, nb);  // per column group, at most
+  // Row chunks are handed out dynamically (one counter per column group and block): on this shared
+  // 2-core machine a thread the OS preempts then costs only its current chunk, not half the product.
+  std::unique_ptr<std::atomic<int64_t>[]> next_chunk(new std::atomic<int64_t>[nt * blocks]);
+  for (int64_t t = 0; t < nt * blocks; ++t) next_chunk[t] = 0;
 #pragma omp parallel num_threads(nt)
   {
     // nt may not all arrive (a nested region runs on one thread): split by the team we got.
@@ -86,34 +92,37 @@ void gemm_packed_run(const packed_isa &isa, NR_GEMM_ARGS) {
     const int tj = tid % tn;
     // This thread's columns [c0, c1) of C in whole NR panels; rows come in chunks of ch (<= MC).
     const int64_t c0 = std::min(N, tj * tiles_n / tn * NR), c1 = std::min(N, (tj + 1) * tiles_n / tn * NR);
-    const int64_t cols = c1 - c0, cols_p = ceil_div(cols, NR) * NR;
     const int64_t ch = std::min(ceil_div(isa.mc, MR), std::max<int64_t>(1, ceil_div(tiles_m, 3 * tm))) * MR;
     const int64_t nchunks = ceil_div(M, ch);
     // Even k blocks: K = 300 with KC = 256 becomes two blocks of 150, not 256 + 44.
     const int64_t kc = ceil_div(K, ceil_div(K, isa.kc));
-    // This thread's own copy of op(B)[:, c0:c1], packed once for all k blocks (block pc starts at
-    // pc * cols_p): no barriers and no B shared between cores; costs K x N floats per thread.
-    float *bpack = scratch(0, (size_t)(K * cols_p));
     float *apack = scratch(1, (size_t)(ch * kc));
-    bool b_ready = false;
-    for (int64_t chunk; cols > 0 && (chunk = next_chunk[tj].fetch_add(1)) < nchunks;) {
-      if (!b_ready) {
-        for (int64_t pc = 0; pc < K; pc += kc)
-          isa.pack_b(trans_b, trans_b ? B + c0 * ldb + pc : B + pc * ldb + c0, ldb, std::min(kc, K - pc), cols,
-                     bpack + pc * cols_p);
-        b_ready = true;
-      }
-      const int64_t ic = chunk * ch, mcur = std::min(ch, M - ic);
-      for (int64_t pc = 0; pc < K; pc += kc) {
-        const int64_t kcur = std::min(kc, K - pc);
-        const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
-        isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
-        for (int64_t jr = 0; jr < cols; jr += NR) {  // the B panel stays in L1 across the ir loop
-          const float *bp = bpack + pc * cols_p + jr * kcur;
-          const int n = (int)std::min(NR, cols - jr);
-          float *cj = C + ic * ldc + c0 + jr;
-          for (int64_t ir = 0; ir < mcur; ir += MR)
-            isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k, (int)std::min(MR, mcur - ir), n);
+    for (int64_t b0 = c0, blk = 0; b0 < c1; b0 += nb, ++blk) {
+      const int64_t cols = std::min(nb, c1 - b0), cols_p = ceil_div(cols, NR) * NR;
+      // This thread's own copy of op(B)[:, b0:b0+cols], packed once for all k blocks (block pc
+      // starts at pc * cols_p): no barriers and no B shared between cores.
+      float *bpack = scratch(0, (size_t)(K * cols_p));
+      bool b_ready = false;
+      for (int64_t chunk; (chunk = next_chunk[tj * blocks + blk].fetch_add(1)) < nchunks;) {
+        if (!b_ready) {
+          for (int64_t pc = 0; pc < K; pc += kc)
+            isa.pack_b(trans_b, trans_b ? B + b0 * ldb + pc : B + pc * ldb + b0, ldb, std::min(kc, K - pc), cols,
+                       bpack + pc * cols_p);
+          b_ready = true;
+        }
+        const int64_t ic = chunk * ch, mcur = std::min(ch, M - ic);
+        for (int64_t pc = 0; pc < K; pc += kc) {
+          const int64_t kcur = std::min(kc, K - pc);
+          const float beta_k = pc == 0 ? beta : 1.0f;  // later k blocks accumulate
+          isa.pack_a(trans_a, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, mcur, kcur, apack);
+          for (int64_t jr = 0; jr < cols; jr += NR) {  // the B panel stays in L1 across the ir loop
+            const float *bp = bpack + pc * cols_p + jr * kcur;
+            const int n = (int)std::min(NR, cols - jr);
+            float *cj = C + ic * ldc + b0 + jr;
+            for (int64_t ir = 0; ir < mcur; ir += MR)
+              isa.kernel(kcur, apack + ir * kcur, bp, cj + ir * ldc, ldc, alpha, beta_k, (int)std::min(MR, mcur - ir),
+                         n);
+          }
         }
       }
     }
