@@ -4,6 +4,7 @@
 #   make test    build, then run every test with ctest
 #   make demo    run the whole alignment pipeline on the built-in synthetic world (replaces runs/demo)
 #   make bench   build and run the CPU benchmarks (bench/RESULTS.md holds the measured figures)
+#   make bench-gpt2   nanorlhf vs PyTorch eager at GPT-2 124M: DPO step, generation, scaling table
 #   make relink  re-point the lectures' code links ([`name`](path#L<line>)) at the functions they name
 #   make gpu-check   prepare the CUDA build and the script to run on a GPU machine (bench/README.md)
 #   make grade ASSIGNMENT=<name>   grade a student's assignment (lectures/assignments/)
@@ -30,7 +31,7 @@ export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:detect_stack_use_after_ret
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps fuzz-deps tokenizer-reference test sanitize fuzz demo bench relink gpu-check clean grade
+.PHONY: all build deps bench-deps fuzz-deps tokenizer-reference test sanitize fuzz demo bench bench-gpt2 relink gpu-check clean grade
 
 all: build
 
@@ -84,6 +85,10 @@ demo: deps build
 bench: bench-deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target benchmarks
 	bash bench/run_cpu_benchmarks.sh $(BUILD)
+
+bench-gpt2: bench-deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target bench_gpt2
+	bash bench/run_gpt2_bench.sh $(BUILD)
 
 relink:
 	bash lectures/relink.sh
