@@ -14,7 +14,7 @@ const OptionTable<PolicyRunOptions> &policy_run_options() {
   using O = PolicyRunOptions;
   static const OptionTable<O> t = [] {
     OptionTable<O> t;
-    t.add("policy", &O::policy, "SFT run directory: the initial policy and the frozen reference")
+    t.add("policy", &O::policy, "SFT run directory or Hugging Face GPT-2 folder: the initial policy and the frozen reference")
         .add("reward_model", &O::reward_model, "reward-model run directory (the training reward)")
         .add("prompts", &O::prompts, "training prompts: JSONL of {\"prompt\": ...}")
         .add("eval_prompts", &O::eval_prompts, "held-out prompts for the oracle evaluation; empty = none")

@@ -18,7 +18,7 @@ void setup_generate(CLI::App &cmd) {
     bool greedy = false, raw = false;
   };
   auto a = std::make_shared<Args>();
-  cmd.add_option("--checkpoint", a->checkpoint, "run directory (model.safetensors, config.json, tokenizer.json)")->required();
+  cmd.add_option("--checkpoint", a->checkpoint, "run directory (model.safetensors, config.json, tokenizer.json) or Hugging Face GPT-2 folder")->required();
   auto *p = cmd.add_option("-p,--prompt", a->prompts, "a prompt (repeatable)");
   auto *f = cmd.add_option("--prompts", a->prompts_file, "JSONL file of {\"prompt\": ...}");
   p->excludes(f);

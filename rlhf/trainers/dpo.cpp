@@ -35,7 +35,7 @@ const OptionTable<DPOConfig> &dpo_options() {
         .help("log_every", "steps between metrics.jsonl records")
         .help("eval_every", "steps between oracle evaluations; 0 = at the end only")
         .add("data", &O::data, "preference pairs: JSONL of {\"prompt\", \"chosen\", \"rejected\"}")
-        .add("ref", &O::ref, "run directory of the frozen reference; empty = the initial policy")
+        .add("ref", &O::ref, "run directory (or Hugging Face GPT-2 folder) of the frozen reference; empty = the initial policy")
         .add("beta", &O::beta, "DPO beta (IPO tau, hinge beta): strength of the pull towards the reference",
              Range::above(0))
         .add("loss_type", &O::loss_type,

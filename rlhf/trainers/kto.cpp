@@ -32,7 +32,7 @@ const OptionTable<KTOConfig> &kto_options() {
         .add("data", &O::data,
              "JSONL of unpaired {\"prompt\", \"completion\", \"label\": true|false}, or of preference pairs "
              "{\"prompt\", \"chosen\", \"rejected\"} (chosen = desirable, rejected = undesirable)")
-        .add("ref", &O::ref, "run directory of the frozen reference; empty = the initial policy")
+        .add("ref", &O::ref, "run directory (or Hugging Face GPT-2 folder) of the frozen reference; empty = the initial policy")
         .add("unpaired_out", &O::unpaired_out,
              "also write the examples read from data as unpaired JSONL to this path; empty = none")
         .add("beta", &O::beta, "KTO beta: strength of the pull towards the reference", Range::above(0))

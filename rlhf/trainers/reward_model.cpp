@@ -23,7 +23,7 @@ const OptionTable<RewardConfig> &reward_options() {
   using O = RewardConfig;
   static const OptionTable<O> t = [] {
     OptionTable<O> t = training_options<O>();
-    t.add("sft", &O::sft, "SFT run directory: the backbone and the tokenizer")
+    t.add("sft", &O::sft, "SFT run directory or Hugging Face GPT-2 folder: the backbone and the tokenizer")
         .add("data", &O::data, "training pairs: JSONL of {\"prompt\",\"chosen\",\"rejected\"}")
         .add("eval_data", &O::eval_data, "held-out pairs; empty = none")
         .add("world", &O::world, "world folder whose noiseless oracle rm_accuracy compares against; empty = skip")

@@ -26,7 +26,7 @@ const OptionTable<SFTConfig> &sft_options() {
   static const OptionTable<O> t = [] {
     OptionTable<O> t = training_options<O>();
     t.add("data", &O::data, "demonstrations: JSONL of {\"prompt\",\"completion\"} or {\"messages\": [...]}")
-        .add("init", &O::init, "pretraining run directory (model.safetensors, config.json, tokenizer.json)")
+        .add("init", &O::init, "pretraining run directory (model.safetensors, config.json, tokenizer.json) or Hugging Face GPT-2 folder")
         .add("out", &O::out, "run directory")
         .add("overwrite", &O::overwrite, kOverwriteHelp)
         .add("resume", &O::resume, kResumeHelp)
